@@ -1,0 +1,46 @@
+# Lectern — the two set-up commands on a fresh machine are `make run` and `make test`.
+# Both create .venv (idempotently), install missing system packages with apt-get,
+# and install Lectern with its starter models.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.lectern-installed
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: run test lint format bench setup system-deps dist test-dist clean
+
+run: setup
+	QT_QPA_PLATFORM= $(BIN)/lectern
+
+test: setup lint
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@bash packaging/system-deps.sh
+
+# torch is installed first and alone, pinned, so pip takes the CPU build where one
+# is provided locally instead of resolving a large CUDA build for sentence-transformers.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[starter,dev]"
+	touch $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Lectern's benchmarks: ``python -m bench`` (``make bench``) prints JSON results."""

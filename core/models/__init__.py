@@ -1,0 +1,1 @@
+"""Models: GGUF metadata, the local registry, the starter models."""

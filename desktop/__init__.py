@@ -1,0 +1,1 @@
+"""Lectern's Qt desktop application: a thin layer over :mod:`core`."""

@@ -1,0 +1,40 @@
+"""Start the desktop application: QApplication, qasync loop, engine, main window."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from core.errors import LecternError
+
+
+def run_app(data_dir: str | None = None) -> int:
+    """Show the main window and run the event loop until it closes."""
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    from core.engine import Engine
+    from desktop.bridge import EngineBridge
+    from desktop.errors import show_error
+    from desktop.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("Lectern")
+    app.setOrganizationName("Lectern")
+    try:
+        engine = Engine(data_dir)
+    except LecternError as exc:
+        show_error(None, exc)
+        return 1
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    closed = asyncio.Event()
+    app.aboutToQuit.connect(closed.set)
+    bridge = EngineBridge(engine)
+    window = MainWindow(bridge)
+    window.show()
+    window.start()
+    with loop:
+        loop.run_until_complete(closed.wait())
+        loop.run_until_complete(engine.close())
+    return 0

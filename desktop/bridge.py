@@ -1,0 +1,75 @@
+"""The bridge: engine coroutines and async iterators in, Qt signals out.
+
+Widgets never touch threads or the engine's iterators themselves; they call
+:meth:`EngineBridge.submit` / :meth:`EngineBridge.stream` and connect to
+signals. Everything runs on the qasync event loop, whose blocking work the
+engine already moves to executors or worker processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from core.engine import Engine
+from core.events import Event
+
+
+class EngineBridge(QObject):
+    """Runs engine work on the event loop and reports through signals."""
+
+    engine_event = Signal(str, object)  # (stream tag, core.events.Event)
+    finished = Signal(str)  # stream tag
+    failed = Signal(str, object)  # (tag, exception)
+    models_changed = Signal()
+
+    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+
+    def submit(
+        self,
+        tag: str,
+        coro: Awaitable[Any],
+        on_done: Callable[[Any], None] | None = None,
+    ) -> asyncio.Task[Any]:
+        """Run a coroutine; ``on_done(result)`` on success, ``failed`` on error."""
+
+        async def runner() -> None:
+            try:
+                result = await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reported to the GUI, never raised into Qt
+                self.failed.emit(tag, exc)
+            else:
+                if on_done is not None:
+                    on_done(result)
+            finally:
+                self._tasks.pop(tag, None)
+                self.finished.emit(tag)
+
+        task = asyncio.ensure_future(runner())
+        self._tasks[tag] = task
+        return task
+
+    def stream(self, tag: str, events: AsyncIterator[Event]) -> asyncio.Task[Any]:
+        """Forward every event of an async iterator as ``engine_event(tag, ev)``."""
+
+        async def pump() -> None:
+            async for ev in events:
+                self.engine_event.emit(tag, ev)
+
+        return self.submit(tag, pump())
+
+    def cancel(self, tag: str) -> None:
+        task = self._tasks.get(tag)
+        if task is not None:
+            task.cancel()
+
+    def busy(self, tag: str) -> bool:
+        return tag in self._tasks

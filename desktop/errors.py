@@ -1,0 +1,26 @@
+"""The one place where engine errors become dialogs."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from core.errors import LecternError
+
+
+def error_text(error: BaseException) -> tuple[str, str]:
+    """(message, hint) for any error; unexpected ones get a generic message."""
+    if isinstance(error, LecternError):
+        return error.message, error.hint
+    return (
+        f"Something went wrong: {type(error).__name__}: {error}",
+        "this is a bug in Lectern; please report it",
+    )
+
+
+def show_error(parent: QWidget | None, error: BaseException, title: str = "Lectern") -> None:
+    """A modal warning with the message and, below it, the hint."""
+    message, hint = error_text(error)
+    box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=parent)
+    if hint:
+        box.setInformativeText(hint[0].upper() + hint[1:] + ".")
+    box.exec()

@@ -1,0 +1,46 @@
+"""The main window opens, shows the three panes and, in the background, the starter model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from core.engine import Engine
+from desktop.bridge import EngineBridge
+from desktop.main_window import MainWindow
+from tests.desktop.conftest import AsyncQt
+
+
+def test_window_shows_three_panes_and_the_starter_model(
+    qtbot: QtBot, aqt: AsyncQt, data_dir: Path, tmp_path: Path
+) -> None:
+    window = MainWindow(EngineBridge(Engine(data_dir)))
+    qtbot.addWidget(window)
+    window.show()
+    assert window.windowTitle() == "Lectern"
+    names = [window.splitter.widget(i).objectName() for i in range(3)]
+    assert names == ["modelsPane", "documentsPane", "chatPane"]
+    assert window.models_pane.list.count() == 0  # nothing loaded before the window shows
+    window.start()
+    aqt.until(lambda: window.models_pane.list.count() > 0, timeout=120)
+    assert "Gemma 3 270M" in window.models_pane.list.item(0).text()
+    shot = tmp_path / "main-window.png"
+    assert window.grab().save(str(shot))
+    assert shot.stat().st_size > 10_000
+
+
+def test_layout_is_remembered(qtbot: QtBot, aqt: AsyncQt, data_dir: Path) -> None:
+    engine = Engine(data_dir)
+    window = MainWindow(EngineBridge(engine))
+    qtbot.addWidget(window)
+    window.resize(800, 600)  # the offscreen screen is 800x600; restore clamps to it
+    window.show()
+    window.splitter.setSizes([200, 300, 300])
+    sizes = window.splitter.sizes()
+    window.close()
+    assert (data_dir / "ui-state.json").exists()
+    again = MainWindow(EngineBridge(engine))
+    qtbot.addWidget(again)
+    again.show()
+    assert again.splitter.sizes()[:2] == sizes[:2]  # the last pane takes what is left
