@@ -49,5 +49,15 @@ class Engine:
         """Folder of the starter sentence-transformers model (installing it if needed)."""
         return ensure_starter_embedder(self.paths)
 
+    # -- chat and generation (generation engine) ----------------------------
+
+    # -- documents and retrieval (document library) -------------------------
+
+    # -- model catalog, Hub search and downloads (models) --------------------
+
+    # -- hardware and offload planning (hardware) ----------------------------
+
+    # -- conversations (desktop chat) ----------------------------------------
+
     async def close(self) -> None:
         """Release resources (worker processes, open stores)."""
