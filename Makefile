@@ -42,5 +42,15 @@ format: setup
 bench: setup
 	$(BIN)/python -m bench
 
+# The PyInstaller one-folder bundle (dist/lectern/) and a tarball; see packaging/.
+dist: setup
+	$(BIN)/python -m pip install --quiet "pyinstaller==6.22.3"
+	PYTHON=$(BIN)/python bash packaging/linux/build.sh
+
+# Starts the bundled binary: CLI answers, index + search, the GUI under Xvfb.
+test-dist:
+	@bash packaging/system-deps.sh dist
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m dist tests/dist -p no:cacheprovider
+
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache

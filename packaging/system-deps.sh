@@ -4,6 +4,8 @@
 set -euo pipefail
 PACKAGES=(libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
           libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 xvfb xauth)
+# `system-deps.sh dist`: also what the bundle test needs to find and photograph the window.
+[ "${1:-}" = "dist" ] && PACKAGES+=(x11-utils imagemagick)
 command -v dpkg-query >/dev/null 2>&1 || { echo "system-deps: not a Debian system; skipping"; exit 0; }
 missing=()
 for p in "${PACKAGES[@]}"; do
