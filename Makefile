@@ -44,7 +44,7 @@ bench: setup
 
 # The PyInstaller one-folder bundle (dist/lectern/) and a tarball; see packaging/.
 dist: setup
-	$(BIN)/python -m pip install --quiet "pyinstaller==6.22.3"
+	$(BIN)/python -m pip install --quiet -e ".[starter,dist]"
 	PYTHON=$(BIN)/python bash packaging/linux/build.sh
 
 # Starts the bundled binary: CLI answers, index + search, the GUI under Xvfb.
