@@ -156,6 +156,32 @@ def _git_blob_sha1(size: int) -> Any:
     return digest
 
 
+class _Transfer:
+    """A partial file being filled: open handle, bytes so far, running hash."""
+
+    def __init__(self, fh: Any, size: int, blob: hub.RemoteBlob) -> None:
+        self.fh, self.size, self.blob = fh, size, blob
+        self.offset = 0
+        self.digest = self._new_digest()
+
+    def _new_digest(self) -> Any:
+        # GGUF files are LFS files (sha256); small files only have a git blob id
+        return hashlib.sha256() if self.blob.sha256 else _git_blob_sha1(self.size)
+
+    def restart(self) -> None:
+        self.fh.seek(0)
+        self.fh.truncate(0)
+        self.offset = 0
+        self.digest = self._new_digest()
+
+    def append(self, block: bytes) -> None:
+        if self.offset + len(block) > self.size:
+            raise DownloadError("The server sent more bytes than the file has.")
+        self.fh.write(block)
+        self.digest.update(block)
+        self.offset += len(block)
+
+
 class Downloader:
     """Downloads models into a data directory and registers them."""
 
@@ -371,22 +397,18 @@ class Downloader:
         if not sidecar.exists():
             atomic_write_text(sidecar, json.dumps(record.to_json(), indent=2))
 
-        digest = hashlib.sha256() if blob.sha256 else _git_blob_sha1(size)
         mode = "r+b" if partial.exists() else "w+b"
         with open(partial, mode) as fh:
-            offset = self._rehash(fh, digest, size, cancel)
-            if offset != fh.tell():
-                raise DownloadError("Internal error: partial file position mismatch.")
-            meter.update(offset_base + offset, force=True)
+            state = _Transfer(fh, size, blob)
+            self._rehash(state, cancel)
+            meter.update(offset_base + state.offset, force=True)
             attempts = 0
-            while offset < size:
+            while state.offset < size:
                 if cancel.is_set():
                     raise DownloadCancelledError
-                before = offset
+                before = state.offset
                 try:
-                    offset, digest = self._stream_into(
-                        fh, digest, url, offset, size, blob, token, meter, offset_base, cancel
-                    )
+                    self._stream_into(state, url, token, meter, offset_base, cancel)
                 except LecternError:
                     raise
                 except Exception as exc:
@@ -395,7 +417,7 @@ class Downloader:
                         raise
                     if not isinstance(exc, _transient_errors()):
                         raise mapped from exc
-                    attempts = 0 if offset > before else attempts + 1
+                    attempts = 0 if state.offset > before else attempts + 1
                     if attempts > self.retries:
                         raise HubError(
                             f"The connection to the Hub broke {attempts} times while "
@@ -407,6 +429,7 @@ class Downloader:
                         raise DownloadCancelledError from None
             fh.flush()
             os.fsync(fh.fileno())
+            digest = state.digest
 
         expected = blob.sha256 or blob.blob_id
         if digest.hexdigest() != expected:
@@ -421,75 +444,67 @@ class Downloader:
         sidecar.unlink(missing_ok=True)
 
     @staticmethod
-    def _rehash(fh: Any, digest: Any, size: int, cancel: threading.Event) -> int:
-        """Hash the bytes a previous attempt left; return the resume offset."""
+    def _rehash(state: _Transfer, cancel: threading.Event) -> None:
+        """Hash the bytes a previous attempt left, to resume after them."""
+        fh = state.fh
         fh.seek(0, os.SEEK_END)
         have = fh.tell()
-        if have > size:  # not ours to trust: start over
-            fh.truncate(0)
-            have = 0
+        if have > state.size:  # not ours to trust: start over
+            state.restart()
+            return
         fh.seek(0)
-        done = 0
-        while done < have:
+        while state.offset < have:
             if cancel.is_set():
                 raise DownloadCancelledError
-            block = fh.read(min(8 * CHUNK_BYTES, have - done))
+            block = fh.read(min(8 * CHUNK_BYTES, have - state.offset))
             if not block:
                 break
-            digest.update(block)
-            done += len(block)
-        return done
+            state.digest.update(block)
+            state.offset += len(block)
+        fh.seek(state.offset)
+        fh.truncate()
 
     def _stream_into(
         self,
-        fh: Any,
-        digest: Any,
+        state: _Transfer,
         url: str,
-        offset: int,
-        size: int,
-        blob: hub.RemoteBlob,
         token: str | None,
         meter: _Meter,
         offset_base: int,
         cancel: threading.Event,
-    ) -> tuple[int, Any]:
-        """One HTTP GET from ``offset``; returns the new offset (and digest, if restarted)."""
+    ) -> None:
+        """One HTTP GET from ``state.offset``, appending to the partial file as bytes arrive.
+
+        ``state`` is updated block by block, so after a broken connection it
+        says exactly how far the file got.
+        """
         import httpx2
         from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
         headers = build_hf_headers(token=token or False)
         headers["Accept-Encoding"] = "identity"  # byte offsets must be the file's own
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
+        if state.offset:
+            headers["Range"] = f"bytes={state.offset}-"
         timeout = httpx2.Timeout(READ_TIMEOUT_S, connect=15.0)
         with get_session().stream("GET", url, headers=headers, timeout=timeout) as resp:
-            if resp.status_code == 416 and offset == size:
-                return offset, digest
+            if resp.status_code == 416 and state.offset == state.size:
+                return
             if resp.status_code >= 400:
                 resp.read()
                 hf_raise_for_status(resp)
-            if offset and resp.status_code == 206:
+            if state.offset and resp.status_code == 206:
                 start = _content_range_start(resp.headers.get("Content-Range"))
-                if start != offset:
-                    raise DownloadError(f"The server resumed at byte {start}, not {offset}.")
-            elif offset:
-                # the server ignored the Range request and sends everything: start over
-                fh.seek(0)
-                fh.truncate(0)
-                offset = 0
-                digest = hashlib.sha256() if blob.sha256 else _git_blob_sha1(size)
-            for block in resp.iter_bytes(CHUNK_BYTES):
+                if start != state.offset:
+                    raise DownloadError(f"The server resumed at byte {start}, not {state.offset}.")
+            elif state.offset:
+                state.restart()  # the server ignored the Range request and sends everything
+            for block in resp.iter_bytes():  # as received: nothing held back on a break
                 if cancel.is_set():
-                    fh.flush()
+                    state.fh.flush()
                     raise DownloadCancelledError
-                if offset + len(block) > size:
-                    raise DownloadError("The server sent more bytes than the file has.")
-                fh.write(block)
-                digest.update(block)
-                offset += len(block)
-                meter.update(offset_base + offset)
-        fh.flush()
-        return offset, digest
+                state.append(block)
+                meter.update(offset_base + state.offset)
+        state.fh.flush()
 
     def _register(
         self, repo_id: str, first: Path, blob: hub.RemoteBlob, commit: str

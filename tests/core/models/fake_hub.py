@@ -197,7 +197,7 @@ def _handler(hub: FakeHub, cdn: bool) -> type[BaseHTTPRequestHandler]:
                     "method": self.command,
                     "path": urlsplit(self.path).path,
                     "query": urlsplit(self.path).query,
-                    "headers": dict(self.headers.items()),
+                    "headers": {k.lower(): v for k, v in self.headers.items()},  # lower-cased names
                 }
             )
 
