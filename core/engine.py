@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 from core.errors import UsageError
@@ -92,7 +92,7 @@ class Engine:
 
     def download_model(
         self, repo_id: str, filename: str, revision: str | None = None
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Download, verify and register a model, yielding ``DownloadProgress`` events.
 
         Ends with ``DownloadFinished(record)``, ``Failed(error)``, or
@@ -103,7 +103,7 @@ class Engine:
         cancel = threading.Event()
         self._download_cancels[key] = cancel
 
-        async def events() -> AsyncIterator[Event]:
+        async def events() -> AsyncGenerator[Event, None]:
             try:
                 token = await run_blocking("hub", self.hub_token)
                 async for event in stream_download(

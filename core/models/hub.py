@@ -35,8 +35,8 @@ from core.models.splits import all_part_names, is_secondary_part, split_info
 DEFAULT_ENDPOINT = "https://huggingface.co"
 SEARCH_TIMEOUT_S = 20.0
 TOKEN_HINT = (
-    "accept the licence on the model page, then give Lectern a Hugging Face token "
-    "(Settings → Models, or run 'hf auth login')"
+    "accept the licence on the model page, then set a Hugging Face token "
+    "in Settings → Models or run 'hf auth login'"
 )
 
 
@@ -134,7 +134,7 @@ def translate_hub_error(
             )
         return AccessDeniedError(
             f"{repo_id} is a gated model: downloading it needs a Hugging Face token.",
-            hint=TOKEN_HINT,
+            hint=TOKEN_HINT.replace("the model page", model_page(repo_id or "")),
         )
     if isinstance(exc, hf.RevisionNotFoundError):
         return RemoteNotFoundError(f"That revision of {repo_id} does not exist on the Hub.")
@@ -160,7 +160,7 @@ def translate_hub_error(
     if isinstance(exc, httpx2.HTTPError):
         return HubError(
             f"Cannot reach the Hugging Face Hub at {hub_endpoint()}: {_describe(exc)}",
-            hint="check the internet connection; a download resumes where it stopped",
+            hint="check the internet connection (and HF_ENDPOINT, if you use a mirror)",
         )
     return None
 
