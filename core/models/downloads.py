@@ -554,8 +554,7 @@ async def stream_download(
     def emit(event: Event) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, event)
 
-    def work() -> None:
-        final: Event
+    def work() -> Event:
         try:
             record = downloader.download(
                 repo_id,
@@ -566,13 +565,13 @@ async def stream_download(
                 emit=emit,
                 cancel=cancel,
             )
-            final = DownloadFinished(record)
+            return DownloadFinished(record)
         except DownloadCancelledError:
-            final = Done(text=f"{repo_id}/{filename}", cancelled=True)
+            return Done(text=f"{repo_id}/{filename}", cancelled=True)
         except LecternError as exc:
-            final = Failed(exc)
+            return Failed(exc)
         except OSError as exc:
-            final = Failed(
+            return Failed(
                 DownloadError(
                     f"Writing {filename} failed: {exc.strerror or exc}",
                     hint="check the disk; the download resumes where it stopped",
@@ -580,17 +579,22 @@ async def stream_download(
             )
         except Exception as exc:  # a bug must still end the stream
             log.exception("download of %s/%s failed", repo_id, filename)
-            final = Failed(DownloadError(f"Downloading {filename} failed unexpectedly: {exc}"))
-        emit(final)
+            return Failed(DownloadError(f"Downloading {filename} failed unexpectedly: {exc}"))
 
     future = loop.run_in_executor(executor("downloads", workers=4), work)
     try:
-        while True:
-            event = await queue.get()
-            yield event
-            if isinstance(event, DownloadFinished | Failed | Done):
-                break
-        await future
+        while not future.done():
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, future}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield getter.result()
+            else:
+                getter.cancel()
+        # the worker has finished: pass on what it reported last, then its result, so a
+        # consumer that stops at the final event leaves nothing running behind it
+        while not queue.empty():
+            yield queue.get_nowait()
+        yield future.result()
     finally:
         if not future.done():
             cancel.set()

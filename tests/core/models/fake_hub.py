@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 BLOCK = 1 << 20
+INVALID_TOKEN = "hf_invalid_token"
 
 
 @dataclass
@@ -215,6 +216,12 @@ def _handler(hub: FakeHub, cdn: bool) -> type[BaseHTTPRequestHandler]:
             query = parse_qs(url.query)
             if cdn:
                 return self._cdn(path)
+            if self._token() == INVALID_TOKEN:  # the Hub rejects a bad token on every call
+                return self._send(
+                    401,
+                    b'{"error": "Invalid credentials in Authorization header"}',
+                    {"X-Error-Message": "Invalid credentials in Authorization header"},
+                )
             if path == "/api/models":
                 return self._search(query)
             if path.startswith("/api/models/"):

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from core.engine import Engine
-from core.errors import HubError, RemoteNotFoundError, UsageError
+from core.errors import AccessDeniedError, HubError, RemoteNotFoundError, UsageError
 from tests.core.models.conftest import GATED_REPO, SPLIT_REPO, STARTER_FILE, STARTER_REPO
-from tests.core.models.fake_hub import FakeHub
+from tests.core.models.fake_hub import INVALID_TOKEN, FakeHub
 
 
 async def test_search_finds_gguf_repositories_most_downloaded_first(
@@ -89,3 +89,11 @@ async def test_offline_mode_is_honoured(
     with pytest.raises(HubError, match="HF_HUB_OFFLINE"):
         await Engine(data_dir).search_hub("gemma")
     assert fake_hub.requests() == []
+
+
+async def test_an_invalid_token_is_access_denied(fake_hub: FakeHub, data_dir: Path) -> None:
+    engine = Engine(data_dir)
+    engine.settings.models.hf_token = INVALID_TOKEN
+    with pytest.raises(AccessDeniedError, match="HTTP 401") as err:
+        await engine.list_repo_files(STARTER_REPO)
+    assert "token" in err.value.hint
