@@ -357,7 +357,7 @@ def _handler(hub: FakeHub, cdn: bool) -> type[BaseHTTPRequestHandler]:
         def _stream(self, f: FakeFile, start: int, size: int) -> None:
             sw = hub.switches
             drop_at = None
-            if sw.drop_after is not None and sw.drop_times > 0 and start < sw.drop_after:
+            if sw.drop_after is not None and sw.drop_times > 0 and start <= sw.drop_after:
                 sw.drop_times -= 1
                 drop_at = sw.drop_after
             pos = start

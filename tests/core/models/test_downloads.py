@@ -11,12 +11,13 @@ from core.engine import Engine
 from core.errors import (
     AccessDeniedError,
     DiskSpaceError,
+    HubError,
     ModelNotFoundError,
     RemoteNotFoundError,
     VerificationError,
 )
 from core.events import Done, Event, Failed
-from core.models.downloads import DownloadFinished, DownloadProgress
+from core.models.downloads import Downloader, DownloadFinished, DownloadProgress
 from tests.core.models.conftest import (
     GATED_REPO,
     GRANTED_TOKEN,
@@ -221,3 +222,24 @@ async def test_delete_removes_a_downloaded_model_and_its_partials(
     assert not (data_dir / "models" / "lectern-test").exists()  # empty folders go too
     with pytest.raises(ModelNotFoundError):
         engine.registry.get(rec.id)
+
+
+async def test_a_connection_that_keeps_breaking_fails_and_keeps_the_partial(
+    fake_hub: FakeHub, data_dir: Path, starter_sha256: str
+) -> None:
+    engine = Engine(data_dir)
+    downloader = Downloader(engine.paths, engine.registry, retries=1, retry_wait_s=0.01)
+    fake_hub.switches.drop_after = 1_000_000  # the first GET stops there, later ones at once
+    fake_hub.switches.drop_times = 10
+    with pytest.raises(HubError, match="broke"):
+        downloader.download(STARTER_REPO, STARTER_FILE)
+    assert len(fake_hub.requests("GET", "/cdn/")) == 3  # first try, then 1 + 1 retries
+    (partial,) = await engine.partial_downloads()
+    assert partial.bytes_done == 1_000_000
+    assert engine.registry.list() == []
+
+    fake_hub.switches.drop_after = None
+    events = await collect(engine, STARTER_REPO, STARTER_FILE)
+    assert isinstance(events[-1], DownloadFinished), events[-1]
+    assert events[-1].record.sha256 == starter_sha256
+    assert fake_hub.requests("GET", "/cdn/")[-1]["headers"]["range"] == "bytes=1000000-"
