@@ -11,6 +11,7 @@ from core.engine import Engine
 from core.errors import (
     AccessDeniedError,
     DiskSpaceError,
+    DownloadInProgressError,
     HubError,
     ModelNotFoundError,
     RemoteNotFoundError,
@@ -243,3 +244,19 @@ async def test_a_connection_that_keeps_breaking_fails_and_keeps_the_partial(
     assert isinstance(events[-1], DownloadFinished), events[-1]
     assert events[-1].record.sha256 == starter_sha256
     assert fake_hub.requests("GET", "/cdn/")[-1]["headers"]["range"] == "bytes=1000000-"
+
+
+async def test_the_same_file_is_not_downloaded_twice_at_once(
+    fake_hub: FakeHub, data_dir: Path
+) -> None:
+    fake_hub.switches.delay_per_block_s = 0.01
+    first, second = Engine(data_dir), Engine(data_dir)  # e.g. two windows
+    events: list[Event] = []
+    async for event in first.download_model(STARTER_REPO, STARTER_FILE):
+        events.append(event)
+        if isinstance(event, DownloadProgress) and event.bytes_done > 1_000_000:
+            (refused,) = await collect(second, STARTER_REPO, STARTER_FILE)
+            assert isinstance(refused, Failed)
+            assert isinstance(refused.error, DownloadInProgressError)
+            first.cancel_download(STARTER_REPO, STARTER_FILE)
+    assert isinstance(events[-1], Done) and events[-1].cancelled
