@@ -97,6 +97,7 @@ class Switches:
     drop_times: int = 1  # ...this many times
     corrupt_at: int | None = None  # flip the byte at this file offset
     delay_per_block_s: float = 0.0  # throttle (seconds per 256 KiB)
+    ignore_range: bool = False  # answer Range requests with the whole file (some proxies do)
 
 
 class FakeHub:
@@ -333,7 +334,7 @@ def _handler(hub: FakeHub, cdn: bool) -> type[BaseHTTPRequestHandler]:
                 return self._send(404, b"no such blob")
             size = f.size
             start, status = 0, 200
-            rng = self.headers.get("Range")
+            rng = None if hub.switches.ignore_range else self.headers.get("Range")
             headers = {"ETag": f'"{f.sha256}"', "Accept-Ranges": "bytes"}
             if rng:
                 spec = rng.removeprefix("bytes=")

@@ -93,6 +93,17 @@ async def test_dropped_connection_resumes_with_a_range_request(
     assert sha256(Path(events[-1].record.path)) == starter_sha256
 
 
+async def test_a_server_that_ignores_range_makes_the_download_start_over(
+    fake_hub: FakeHub, data_dir: Path, starter_gguf: Path, starter_sha256: str
+) -> None:
+    fake_hub.switches.drop_after = starter_gguf.stat().st_size // 2
+    fake_hub.switches.ignore_range = True
+    events = await collect(Engine(data_dir), STARTER_REPO, STARTER_FILE)
+    assert isinstance(events[-1], DownloadFinished), events[-1]
+    assert fake_hub.requests("GET", "/cdn/")[-1]["headers"]["range"]  # it asked to resume...
+    assert sha256(Path(events[-1].record.path)) == starter_sha256  # ...and got it right anyway
+
+
 async def test_bytes_that_do_not_match_the_sha256_are_rejected(
     fake_hub: FakeHub, data_dir: Path, starter_gguf: Path
 ) -> None:
@@ -118,6 +129,8 @@ async def test_cancel_keeps_the_partial_and_a_restart_resumes_it(
         if isinstance(event, DownloadProgress) and event.bytes_done > 5_000_000:
             engine.cancel_download(STARTER_REPO, STARTER_FILE)
     assert isinstance(events[-1], Done) and events[-1].cancelled
+    moving = [e for e in events if isinstance(e, DownloadProgress) and e.speed_bps > 0]
+    assert moving and all(e.eta_s is not None and e.eta_s > 0 for e in moving)
     assert engine.registry.list() == []
     (partial,) = await engine.partial_downloads()
     assert (partial.repo_id, partial.filename, partial.commit) == (
