@@ -407,6 +407,7 @@ class Downloader:
                 if cancel.is_set():
                     raise DownloadCancelledError
                 before = state.offset
+                error: Exception | None = None
                 try:
                     self._stream_into(state, url, token, meter, offset_base, cancel)
                 except LecternError:
@@ -417,16 +418,21 @@ class Downloader:
                         raise
                     if not isinstance(exc, _transient_errors()):
                         raise mapped from exc
-                    attempts = 0 if state.offset > before else attempts + 1
-                    if attempts > self.retries:
-                        raise HubError(
-                            f"The connection to the Hub broke {attempts} times while "
-                            f"downloading {part}.",
-                            hint="check the connection and run the download again: "
-                            "it resumes where it stopped",
-                        ) from exc
-                    if cancel.wait(self.retry_wait_s * 2 ** max(0, attempts - 1)):
-                        raise DownloadCancelledError from None
+                    error = exc
+                if state.offset >= size:
+                    break
+                # a broken connection, or a response that ended early: try again from
+                # where the file got, giving up after a few attempts without progress
+                attempts = 0 if state.offset > before else attempts + 1
+                if attempts > self.retries:
+                    raise HubError(
+                        f"The connection to the Hub broke {attempts} times while "
+                        f"downloading {part}.",
+                        hint="check the connection and run the download again: "
+                        "it resumes where it stopped",
+                    ) from error
+                if cancel.wait(self.retry_wait_s * 2 ** max(0, attempts - 1)):
+                    raise DownloadCancelledError
             fh.flush()
             os.fsync(fh.fileno())
             digest = state.digest
