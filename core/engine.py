@@ -9,9 +9,18 @@ responsive. Services are created lazily: opening an engine loads no model.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
+from core.errors import UsageError
+from core.events import Event
 from core.executors import run_blocking
+from core.models import hub
+from core.models.catalog import CatalogEntry, shipped_catalog
+from core.models.downloads import Downloader, PartialDownload, stream_download
+from core.models.hub import HubRepo, RemoteModelFile, resolve_token
+from core.models.importer import DiscoveredModel, discover, import_model
 from core.models.registry import ModelRecord, ModelRegistry
 from core.models.starter import ensure_starter_embedder, ensure_starter_model
 from core.paths import DataPaths, resolve_data_dir
@@ -25,6 +34,8 @@ class Engine:
         self.paths = DataPaths(resolve_data_dir(data_dir)).ensure()
         self.settings: Settings = load_settings(self.paths.settings_file)
         self.registry = ModelRegistry(self.paths.model_registry_file)
+        self._downloader: Downloader | None = None
+        self._download_cancels: dict[tuple[str, str], threading.Event] = {}
 
     # -- settings ---------------------------------------------------------
     def save_settings(self) -> None:
@@ -54,6 +65,103 @@ class Engine:
     # -- documents and retrieval (document library) -------------------------
 
     # -- model catalog, Hub search and downloads (models) --------------------
+    @property
+    def downloader(self) -> Downloader:
+        """The model downloader for this data directory."""
+        if self._downloader is None:
+            self._downloader = Downloader(self.paths, self.registry)
+        return self._downloader
+
+    def hub_token(self) -> str | None:
+        """The Hugging Face token in use: the setting, else huggingface_hub's standard one."""
+        return resolve_token(self.settings.models.hf_token)
+
+    def catalog(self) -> list[CatalogEntry]:
+        """The curated models shipped with Lectern, smallest first."""
+        return list(shipped_catalog())
+
+    async def search_hub(self, query: str, limit: int = 20) -> list[HubRepo]:
+        """GGUF repositories on the Hub matching ``query``, most downloaded first."""
+        return await run_blocking("hub", hub.search, query, limit, self.hub_token())
+
+    async def list_repo_files(
+        self, repo_id: str, revision: str | None = None
+    ) -> list[RemoteModelFile]:
+        """A repository's GGUF models with sizes (split files grouped), smallest first."""
+        return await run_blocking("hub", hub.list_gguf_files, repo_id, revision, self.hub_token())
+
+    def download_model(
+        self, repo_id: str, filename: str, revision: str | None = None
+    ) -> AsyncGenerator[Event, None]:
+        """Download, verify and register a model, yielding ``DownloadProgress`` events.
+
+        Ends with ``DownloadFinished(record)``, ``Failed(error)``, or
+        ``Done(cancelled=True)`` after :meth:`cancel_download` (the partial file
+        stays and the next call resumes it).
+        """
+        key = (repo_id, filename)
+        cancel = threading.Event()
+        self._download_cancels[key] = cancel
+
+        async def events() -> AsyncGenerator[Event, None]:
+            try:
+                token = await run_blocking("hub", self.hub_token)
+                async for event in stream_download(
+                    self.downloader,
+                    repo_id,
+                    filename,
+                    revision,
+                    token=token,
+                    reserve_bytes=self.settings.models.download_reserve_mb * 1_000_000,
+                    cancel=cancel,
+                ):
+                    yield event
+            finally:
+                if self._download_cancels.get(key) is cancel:
+                    del self._download_cancels[key]
+
+        return events()
+
+    def cancel_download(self, repo_id: str, filename: str) -> None:
+        """Stop a running download (thread-safe); its partial file is kept for resuming."""
+        cancel = self._download_cancels.get((repo_id, filename))
+        if cancel is not None:
+            cancel.set()
+
+    async def partial_downloads(self) -> list[PartialDownload]:
+        """Interrupted downloads that :meth:`download_model` would resume."""
+        return await run_blocking("models", self.downloader.partials)
+
+    async def import_model(self, path: str | Path) -> ModelRecord:
+        """Register a GGUF file where it is (never moved or copied)."""
+        return await run_blocking("models", import_model, self.registry, path)
+
+    def delete_model_sync(self, model_id: str) -> ModelRecord:
+        """Forget a model; delete its files (and partials) only if Lectern downloaded them."""
+        rec = self.registry.get(model_id)
+        if rec.source == "starter":
+            raise UsageError("The starter model comes with Lectern and cannot be deleted.")
+        self.registry.remove(rec.id)
+        if rec.source == "downloaded":
+            models_dir = self.paths.models_dir.resolve()
+            for f in [Path(p) for p in rec.parts] or [Path(rec.path)]:
+                if f.resolve().is_relative_to(models_dir):
+                    f.unlink(missing_ok=True)
+                    parent = f.parent
+                    while parent.resolve() != models_dir and not any(parent.iterdir()):
+                        parent.rmdir()
+                        parent = parent.parent
+            if rec.repo_id and rec.filename:
+                self.downloader.remove_partials(rec.repo_id, rec.filename)
+        return rec
+
+    async def delete_model(self, model_id: str) -> None:
+        """Forget a model; delete its files (and partials) only if Lectern downloaded them."""
+        await run_blocking("models", self.delete_model_sync, model_id)
+
+    async def discover_local_models(self) -> list[DiscoveredModel]:
+        """GGUF models in the Hugging Face cache, LM Studio and GPT4All folders."""
+        return await run_blocking("models", discover, self.registry)
 
     # -- hardware and offload planning (hardware) ----------------------------
 

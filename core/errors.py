@@ -61,6 +61,22 @@ class DiskSpaceError(DownloadError):
     """Not enough free disk space for the requested file."""
 
 
+class VerificationError(DownloadError):
+    """Downloaded bytes do not match the checksum the Hub advertises."""
+
+
+class DownloadInProgressError(DownloadError):
+    """The same file is already being downloaded (here or by another Lectern)."""
+
+
+class HubError(ModelError):
+    """The Hugging Face Hub could not answer (network, offline mode, server error)."""
+
+
+class RemoteNotFoundError(HubError):
+    """No such repository, revision or file on the Hub."""
+
+
 class GenerationError(LecternError):
     """The language model failed while answering."""
 

@@ -79,6 +79,12 @@ class ModelSettings(_Section):
     hf_token: str | None = Field(
         None, description="Hugging Face token for gated repositories (else the standard location)."
     )
+    download_reserve_mb: int = Field(
+        1024,
+        ge=0,
+        le=100_000_000,
+        description="Free disk space (MB) a download must leave behind; it is refused otherwise.",
+    )
 
 
 class Settings(_Section):

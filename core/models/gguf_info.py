@@ -117,6 +117,22 @@ class _Cursor:
         if self.pos > len(self.buf):
             self.take(1)  # raises the truncation error
 
+    def _skip_strings(self, count: int) -> None:
+        # a tight loop: vocabularies hold 100k-260k strings and this runs on every import
+        buf, pos, end = self.buf, self.pos, len(self.buf)
+        unpack = _U64.unpack_from
+        for _ in range(count):
+            if pos + 8 > end:
+                break
+            pos += 8 + unpack(buf, pos)[0]
+            if pos > end:
+                break
+        else:
+            self.pos = pos
+            return
+        self.pos = end
+        self.take(1)  # raises the truncation error
+
     def value(self, vtype: int, keep: bool = True) -> Any:
         if vtype in _SCALARS:
             return self.unpack(_SCALARS[vtype])
@@ -133,6 +149,8 @@ class _Cursor:
             if not keep:
                 if etype in _SCALARS:
                     self.take(_SCALARS[etype].size * count)
+                elif etype == _STRING:
+                    self._skip_strings(count)
                 else:
                     for _ in range(count):
                         self.value(etype, keep=False)

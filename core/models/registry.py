@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from core.errors import ModelNotFoundError
+from core.errors import ModelFileError, ModelNotFoundError
 from core.locking import locked
 from core.models.gguf_info import GGUFInfo, read_info
+from core.models.splits import local_parts, split_info
 from core.settings import atomic_write_text
 
 Source = Literal["starter", "downloaded", "imported"]
@@ -44,6 +46,8 @@ class ModelRecord:
     added_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     # per-model user overrides (template, context, GPU layers, sampling)
     overrides: dict[str, object] = field(default_factory=dict)
+    # every part of a split GGUF, first part (== path) first; empty for a single file
+    parts: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -61,7 +65,9 @@ def sha256_file(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
 def make_model_id(info: GGUFInfo, repo_id: str | None = None) -> str:
     """A stable, readable id: ``repo-or-name/file-stem`` lower-cased and slugged."""
     base = repo_id or info.name
-    slug = re.sub(r"[^a-z0-9._/-]+", "-", f"{base}/{info.path.stem}".lower()).strip("-")
+    split = split_info(info.path.name)
+    stem = split[0] if split else info.path.stem  # one id for all parts of a split model
+    slug = re.sub(r"[^a-z0-9._/-]+", "-", f"{base}/{stem}".lower()).strip("-")
     return re.sub(r"-{2,}", "-", slug)
 
 
@@ -100,9 +106,11 @@ class ModelRegistry:
             return records[id_or_path]
         p = Path(id_or_path).expanduser()
         if p.exists():
-            resolved = str(p.resolve())
+            # paths are stored as given (symlinks kept: the Hugging Face cache links
+            # names to blobs), so compare what they point at
+            resolved = p.resolve()
             for r in records.values():
-                if r.path == resolved:
+                if Path(r.path).resolve() == resolved:
                     return r
         raise ModelNotFoundError(
             f"No model '{id_or_path}'.", hint="see 'lectern models list' for installed models"
@@ -146,21 +154,48 @@ class ModelRegistry:
         repo_id: str | None = None,
         revision: str | None = None,
     ) -> ModelRecord:
-        """Describe a GGUF file as a record (validates it; hashes it unless given)."""
+        """Describe a GGUF file as a record (validates it; hashes it unless given).
+
+        ``path`` may be the first part of a split GGUF: every part is validated
+        and the size and parameter count cover all of them; ``sha256`` is the
+        first part's. Symlinks are kept as given, because llama.cpp finds the
+        other parts of a split model by name next to the first one.
+        """
+        path = Path(os.path.abspath(path))
         info = read_info(path)
+        parts = local_parts(path)
+        size, params = info.size_bytes, info.parameters
+        if len(parts) > 1:
+            if parts[0] != path:
+                raise ModelFileError(
+                    f"{path.name} is not the first part of a split model.",
+                    hint=f"choose {parts[0].name} instead",
+                )
+            missing = [p.name for p in parts if not p.exists()]
+            if missing:
+                raise ModelFileError(
+                    f"{path.name} is split into {len(parts)} files and "
+                    f"{len(missing)} are missing ({missing[0]}...).",
+                    hint="put all the parts in the same folder",
+                )
+            for part in parts[1:]:
+                part_info = read_info(part)
+                size += part_info.size_bytes
+                params += part_info.parameters
         return ModelRecord(
             id=model_id or make_model_id(info, repo_id),
             source=source,
-            path=str(path.resolve()),
-            size_bytes=info.size_bytes,
+            path=str(path),
+            size_bytes=size,
             sha256=sha256 or sha256_file(path),
             architecture=info.architecture,
             name=info.name,
-            parameters=info.parameters,
+            parameters=params,
             quantization=info.quantization,
             context_length=info.context_length,
             has_chat_template=info.has_chat_template,
             repo_id=repo_id,
             filename=path.name,
             revision=revision,
+            parts=[str(p) for p in parts] if len(parts) > 1 else [],
         )
