@@ -70,6 +70,10 @@ class RetrievalSettings(_Section):
         le=1.0,
         description="Passages scoring below this are not relevant; see the README.",
     )
+    watched_folders: dict[str, str] = Field(
+        default_factory=dict,
+        description="Folders whose PDFs are indexed automatically: folder path -> library name.",
+    )
 
 
 class ModelSettings(_Section):
