@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
 
 from core.errors import UsageError
@@ -24,7 +24,21 @@ from core.models.importer import DiscoveredModel, discover, import_model
 from core.models.registry import ModelRecord, ModelRegistry
 from core.models.starter import ensure_starter_embedder, ensure_starter_model
 from core.paths import DataPaths, resolve_data_dir
-from core.settings import Settings, load_settings, save_settings
+from core.settings import (
+    GenerationSettings,
+    Settings,
+    atomic_write_text,
+    load_settings,
+    save_settings,
+)
+from core.storage.conversations import (
+    Conversation,
+    ConversationStore,
+    MessageStored,
+    StoredMessage,
+)
+from core.storage.recording import record_answer
+from core.types import Message
 
 
 class Engine:
@@ -166,6 +180,147 @@ class Engine:
     # -- hardware and offload planning (hardware) ----------------------------
 
     # -- conversations (desktop chat) ----------------------------------------
+    @property
+    def conversations(self) -> ConversationStore:
+        """The conversation database of this data directory (opened on first use)."""
+        store: ConversationStore | None = getattr(self, "_conversation_store", None)
+        if store is None:
+            store = self._conversation_store = ConversationStore(self.paths.conversations_db)
+        return store
+
+    async def list_conversations(self, query: str = "") -> list[Conversation]:
+        """Conversations, most recent first; ``query`` matches titles and message text."""
+        return await run_blocking("conversations", self.conversations.conversations, query)
+
+    async def create_conversation(
+        self, title: str = "New chat", system_prompt: str | None = None
+    ) -> Conversation:
+        """Start a conversation (system prompt: the given one, else the default setting)."""
+        prompt = self.settings.generation.system_prompt if system_prompt is None else system_prompt
+        return await run_blocking("conversations", self.conversations.create, title, prompt)
+
+    async def get_conversation(self, conversation_id: str) -> Conversation:
+        return await run_blocking("conversations", self.conversations.get, conversation_id)
+
+    async def conversation_messages(self, conversation_id: str) -> list[StoredMessage]:
+        """A conversation's messages, oldest first."""
+        return await run_blocking("conversations", self.conversations.messages, conversation_id)
+
+    async def rename_conversation(self, conversation_id: str, title: str) -> Conversation:
+        return await run_blocking("conversations", self.conversations.rename, conversation_id, title)
+
+    async def delete_conversation(self, conversation_id: str) -> None:
+        await run_blocking("conversations", self.conversations.delete, conversation_id)
+
+    async def set_system_prompt(self, conversation_id: str, prompt: str) -> Conversation:
+        """Change a conversation's system prompt (used from its next answer on)."""
+        return await run_blocking(
+            "conversations", self.conversations.set_system_prompt, conversation_id, prompt
+        )
+
+    async def export_conversation(self, conversation_id: str, path: str | Path) -> Path:
+        """Write a conversation to a Markdown file; returns the file's path."""
+        text = await run_blocking(
+            "conversations", self.conversations.export_markdown, conversation_id
+        )
+        target = Path(path)
+        await run_blocking("conversations", atomic_write_text, target, text)
+        return target
+
+    def send_message(
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        libraries: Sequence[str] = (),
+        model: str | None = None,
+        sampling: GenerationSettings | None = None,
+    ) -> AsyncIterator[Event]:
+        """Store the user's message, answer it and store the answer as it streams.
+
+        Yields ``MessageStored`` for the user's message, then the answer's events
+        (``MessageStored`` for the answer before its first ``Token``) ending with
+        ``Done`` or ``Failed``. With ``libraries`` the question is answered from
+        those document libraries (:meth:`ask`), else as plain chat (:meth:`chat`).
+        """
+        return self._converse(conversation_id, text, None, libraries, model, sampling)
+
+    def regenerate(
+        self,
+        conversation_id: str,
+        *,
+        libraries: Sequence[str] = (),
+        model: str | None = None,
+        sampling: GenerationSettings | None = None,
+    ) -> AsyncIterator[Event]:
+        """Answer the last user message again, replacing the answers after it."""
+        return self._converse(conversation_id, None, None, libraries, model, sampling)
+
+    def edit_and_resend(
+        self,
+        conversation_id: str,
+        message_id: int,
+        text: str,
+        *,
+        libraries: Sequence[str] = (),
+        model: str | None = None,
+        sampling: GenerationSettings | None = None,
+    ) -> AsyncIterator[Event]:
+        """Replace a user message (and drop everything after it), then answer it."""
+        return self._converse(conversation_id, text, message_id, libraries, model, sampling)
+
+    async def _converse(
+        self,
+        conversation_id: str,
+        text: str | None,
+        replace_from: int | None,
+        libraries: Sequence[str],
+        model: str | None,
+        sampling: GenerationSettings | None,
+    ) -> AsyncIterator[Event]:
+        store = self.conversations
+        conv = await run_blocking("conversations", store.get, conversation_id)
+        stored = await run_blocking("conversations", store.messages, conversation_id)
+        if replace_from is not None:
+            await run_blocking("conversations", store.truncate, conversation_id, replace_from)
+            stored = [m for m in stored if m.id < replace_from]
+        if text is None:  # regenerate: drop what follows the last user message
+            users = [m for m in stored if m.role == "user"]
+            if not users:
+                raise UsageError("There is no question to answer again.")
+            last = users[-1]
+            after = [m for m in stored if m.id > last.id]
+            if after:
+                await run_blocking("conversations", store.truncate, conversation_id, after[0].id)
+            stored = [m for m in stored if m.id <= last.id]
+            question = last.content
+            history = stored[:-1]
+        else:
+            if not stored and conv.title == "New chat":
+                title = " ".join(text.split())[:60] or "New chat"
+                await run_blocking("conversations", store.rename, conversation_id, title)
+            user = await run_blocking("conversations", store.add_message, conversation_id, "user", text)
+            yield MessageStored(user)
+            question = text
+            history = stored
+        # failed or empty answers are not part of what the model is shown
+        past = [m.as_message() for m in history if m.content.strip() and m.status != "failed"]
+        loaded = getattr(self, "loaded_model", None)
+        model_name = model or (loaded.record.id if loaded is not None and loaded.record else None)
+        if libraries:
+            library: str | list[str] = libraries[0] if len(libraries) == 1 else list(libraries)
+            events = self.ask(question, library=library, model=model, history=past)  # type: ignore[arg-type]
+        else:
+            messages = [Message("system", conv.system_prompt)] if conv.system_prompt.strip() else []
+            messages += [*past, Message("user", question)]
+            events = self.chat(messages, model=model, sampling=sampling)
+        async for ev in record_answer(store, conversation_id, events, model=model_name):
+            yield ev
+
 
     async def close(self) -> None:
         """Release resources (worker processes, open stores)."""
+        store = getattr(self, "_conversation_store", None)
+        if store is not None:
+            self._conversation_store = None
+            await run_blocking("conversations", store.close)

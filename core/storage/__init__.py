@@ -1,0 +1,1 @@
+"""Persistent state that is not a model or a library: conversations."""
