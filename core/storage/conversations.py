@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS conversations (
     system_prompt TEXT NOT NULL DEFAULT '',
     model TEXT,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    activity INTEGER NOT NULL DEFAULT 0  -- bumped on every change: orders the list exactly
 );
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -169,10 +170,13 @@ class ConversationStore:
     ) -> Conversation:
         """Start an empty conversation."""
         now = _now()
-        conv = Conversation(uuid.uuid4().hex, title.strip() or "New chat", system_prompt, model, now, now)
+        conv = Conversation(
+            uuid.uuid4().hex, title.strip() or "New chat", system_prompt, model, now, now
+        )
         with self._tx() as db:
             db.execute(
-                "INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?,"
+                " (SELECT COALESCE(MAX(activity), 0) + 1 FROM conversations))",
                 (conv.id, conv.title, conv.system_prompt, conv.model, now, now),
             )
         return conv
@@ -204,15 +208,17 @@ class ConversationStore:
         """Conversations, most recently active first; ``query`` matches titles and messages."""
         with self._lock:
             if not query.strip():
-                rows = self._db.execute(f"{self._SELECT} ORDER BY c.updated_at DESC").fetchall()
+                rows = self._db.execute(f"{self._SELECT} ORDER BY c.activity DESC").fetchall()
             else:
-                like = "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace(
-                    "_", "\\_"
-                ) + "%"
+                like = (
+                    "%"
+                    + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                    + "%"
+                )
                 rows = self._db.execute(
                     f"{self._SELECT} WHERE c.title LIKE ?1 ESCAPE '\\' OR EXISTS ("
                     "SELECT 1 FROM messages m WHERE m.conversation_id = c.id "
-                    "AND m.content LIKE ?1 ESCAPE '\\') ORDER BY c.updated_at DESC",
+                    "AND m.content LIKE ?1 ESCAPE '\\') ORDER BY c.activity DESC",
                     (like,),
                 ).fetchall()
         return [self._conversation(r) for r in rows]
@@ -223,7 +229,9 @@ class ConversationStore:
 
     def _touch(self, db: sqlite3.Connection, conversation_id: str) -> None:
         cur = db.execute(
-            "UPDATE conversations SET updated_at = ? WHERE id = ?", (_now(), conversation_id)
+            "UPDATE conversations SET updated_at = ?,"
+            " activity = (SELECT MAX(activity) FROM conversations) + 1 WHERE id = ?",
+            (_now(), conversation_id),
         )
         if cur.rowcount == 0:
             raise ConversationNotFoundError(f"No conversation '{conversation_id}'.")
@@ -321,7 +329,9 @@ class ConversationStore:
             sets.append("sources = ?")
             values.append(_sources_json(sources))
         with self._tx() as db:
-            cur = db.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*values, message_id))
+            cur = db.execute(
+                f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*values, message_id)
+            )
             if cur.rowcount == 0:
                 raise ConversationNotFoundError(f"No message {message_id}.")
 
