@@ -207,7 +207,9 @@ class Engine:
         return await run_blocking("conversations", self.conversations.messages, conversation_id)
 
     async def rename_conversation(self, conversation_id: str, title: str) -> Conversation:
-        return await run_blocking("conversations", self.conversations.rename, conversation_id, title)
+        return await run_blocking(
+            "conversations", self.conversations.rename, conversation_id, title
+        )
 
     async def delete_conversation(self, conversation_id: str) -> None:
         await run_blocking("conversations", self.conversations.delete, conversation_id)
@@ -299,7 +301,9 @@ class Engine:
             if not stored and conv.title == "New chat":
                 title = " ".join(text.split())[:60] or "New chat"
                 await run_blocking("conversations", store.rename, conversation_id, title)
-            user = await run_blocking("conversations", store.add_message, conversation_id, "user", text)
+            user = await run_blocking(
+                "conversations", store.add_message, conversation_id, "user", text
+            )
             yield MessageStored(user)
             question = text
             history = stored
@@ -309,7 +313,7 @@ class Engine:
         model_name = model or (loaded.record.id if loaded is not None and loaded.record else None)
         if libraries:
             library: str | list[str] = libraries[0] if len(libraries) == 1 else list(libraries)
-            events = self.ask(question, library=library, model=model, history=past)  # type: ignore[arg-type]
+            events = self.ask(question, library=library, model=model, history=past)
         else:
             messages = [Message("system", conv.system_prompt)] if conv.system_prompt.strip() else []
             messages += [*past, Message("user", question)]
@@ -317,10 +321,8 @@ class Engine:
         async for ev in record_answer(store, conversation_id, events, model=model_name):
             yield ev
 
-
     async def close(self) -> None:
         """Release resources (worker processes, open stores)."""
-        store = getattr(self, "_conversation_store", None)
+        store = self.__dict__.pop("_conversation_store", None)
         if store is not None:
-            self._conversation_store = None
             await run_blocking("conversations", store.close)

@@ -50,7 +50,9 @@ class EngineBridge(QObject):
                 if on_done is not None:
                     on_done(result)
             finally:
-                self._tasks.pop(tag, None)
+                # a newer task may have taken the tag over; only forget our own
+                if self._tasks.get(tag) is task:
+                    del self._tasks[tag]
                 self.finished.emit(tag)
 
         task = asyncio.ensure_future(runner())
@@ -67,9 +69,11 @@ class EngineBridge(QObject):
         return self.submit(tag, pump())
 
     def cancel(self, tag: str) -> None:
+        """Cancel the task running under ``tag`` (its iterator is closed, its cleanup runs)."""
         task = self._tasks.get(tag)
         if task is not None:
             task.cancel()
 
     def busy(self, tag: str) -> bool:
+        """Whether work is running under ``tag``."""
         return tag in self._tasks

@@ -1,0 +1,1 @@
+"""The chat: Markdown rendering, message bubbles, the transcript and the conversation list."""
