@@ -11,6 +11,7 @@ half-written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator, Iterable
@@ -118,7 +119,9 @@ class FolderWatcher:
                 settled = {p: s for p, s in now.items() if previous.get(p) == s}
                 known = self._known[folder]
                 added = tuple(sorted(p for p in settled if p not in known))
-                changed = tuple(sorted(p for p, s in settled.items() if p in known and known[p] != s))
+                changed = tuple(
+                    sorted(p for p, s in settled.items() if p in known and known[p] != s)
+                )
                 # a file must be gone for two scans in a row (it may be replaced atomically)
                 removed = tuple(sorted(p for p in known if p not in now and p not in previous))
                 for p in (*added, *changed):
@@ -139,7 +142,5 @@ class FolderWatcher:
         while not self._stop.is_set():
             for change in await run_blocking("watch", self.poll):
                 yield change
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.interval_s)
-            except TimeoutError:
-                pass

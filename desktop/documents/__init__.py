@@ -1,0 +1,1 @@
+"""Widgets of the documents pane: libraries, document rows, drops, watched folders, indexing."""

@@ -1,0 +1,106 @@
+"""One document in the list: name, state, pages and chunks, a progress bar, the failure reason."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
+
+# (label shown, colour of the state badge)
+STATE_LOOK: dict[str, tuple[str, str]] = {
+    "queued": ("Queued", "#7a7a7a"),
+    "extracting": ("Reading", "#1f6feb"),
+    "embedding": ("Indexing", "#1f6feb"),
+    "ready": ("Ready", "#1a7f37"),
+    "unchanged": ("Ready", "#1a7f37"),
+    "failed": ("Failed", "#cf222e"),
+    "removing": ("Removing", "#7a7a7a"),
+}
+BUSY_STATES = frozenset({"queued", "extracting", "embedding", "removing"})
+
+
+@dataclass
+class RowState:
+    """What a row shows; filled from ``DocumentRecord``s and ``DocumentStatus`` events."""
+
+    path: str
+    file: str
+    state: str = "queued"
+    reason: str = ""
+    pages: int = 0
+    chunks: int = 0
+    done: int = 0
+    total: int = 0
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+class DocumentRow(QWidget):
+    """The widget for one document (inside the documents list)."""
+
+    def __init__(self, state: RowState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.name = QLabel()
+        self.name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.badge = QLabel()
+        self.badge.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.details = QLabel()
+        self.details.setStyleSheet("color: palette(mid);")
+        self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.reason = QLabel()
+        self.reason.setWordWrap(True)
+        self.reason.setStyleSheet("color: #cf222e;")
+        self.reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.progress = QProgressBar()
+        self.progress.setMaximumHeight(6)
+        self.progress.setTextVisible(False)
+
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.name, 1)
+        top.addWidget(self.badge)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 5)
+        layout.setSpacing(2)
+        layout.addLayout(top)
+        layout.addWidget(self.details)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.reason)
+        self.apply(state)
+
+    def apply(self, state: RowState) -> None:
+        """Show ``state`` (called for every status event of this document)."""
+        self.state = state
+        self.name.setText(state.file)
+        self.setToolTip(state.path)
+        label, colour = STATE_LOOK.get(state.state, (state.state.title(), "#7a7a7a"))
+        self.badge.setText(f"<span style='color:{colour}; font-weight:600'>{label}</span>")
+        parts = []
+        if state.pages:
+            parts.append(_count(state.pages, "page"))
+        if state.chunks:
+            parts.append(_count(state.chunks, "chunk"))
+        if state.state == "extracting" and state.total:
+            parts.append(f"reading page {state.done} of {state.total}")
+        elif state.state == "embedding" and state.total:
+            parts.append(f"{state.done} of {state.total} chunks embedded")
+        elif state.state == "queued":
+            parts.append("waiting")
+        self.details.setText(" · ".join(parts) or html.escape(str(Path(state.path).parent)))
+        busy = state.state in BUSY_STATES
+        self.progress.setVisible(busy)
+        if busy:
+            if state.total > 0 and state.state in ("extracting", "embedding"):
+                self.progress.setRange(0, state.total)
+                self.progress.setValue(min(state.done, state.total))
+            else:
+                self.progress.setRange(0, 0)  # busy indicator: how long is not known yet
+        failed = state.state == "failed"
+        self.reason.setVisible(failed and bool(state.reason))
+        self.reason.setText(state.reason)

@@ -1,0 +1,63 @@
+"""Dropped files and folders: which of them Lectern can index, and drops onto the whole window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QMimeData, QObject
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+
+
+def dropped_paths(mime: QMimeData) -> list[Path]:
+    """Local files and folders among the dropped URLs (web links and the like are ignored)."""
+    if not mime.hasUrls():
+        return []
+    return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
+
+
+def is_indexable(path: Path) -> bool:
+    """A folder (its PDFs are indexed) or a file named ``*.pdf``."""
+    return path.is_dir() or path.suffix.lower() == ".pdf"
+
+
+def accepts(mime: QMimeData) -> bool:
+    """Whether a drag carries at least one PDF or folder."""
+    return any(is_indexable(p) for p in dropped_paths(mime))
+
+
+class DropForwarder(QObject):
+    """Event filter that lets a whole window take PDF drops and hands them to ``on_drop``.
+
+    Installed on the main window (``DocumentsPane.accept_drops_on``) so a user
+    can drop anywhere, not only on the documents pane. ``on_hover(True/False)``
+    lets the pane show that it will take the drop.
+    """
+
+    def __init__(
+        self,
+        on_drop: Callable[[QMimeData], bool],
+        on_hover: Callable[[bool], None],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.on_drop = on_drop
+        self.on_hover = on_hover
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
+            assert isinstance(event, QDragEnterEvent | QDragMoveEvent)
+            if accepts(event.mimeData()):
+                event.acceptProposedAction()
+                self.on_hover(True)
+                return True
+        elif kind == QEvent.Type.DragLeave:
+            self.on_hover(False)
+        elif kind == QEvent.Type.Drop:
+            assert isinstance(event, QDropEvent)
+            self.on_hover(False)
+            if self.on_drop(event.mimeData()):
+                event.acceptProposedAction()
+                return True
+        return False

@@ -1,0 +1,116 @@
+"""Indexing jobs, one after another, through the bridge.
+
+Drops, the file dialog, watched folders and "re-index" all add jobs here.
+The engine indexes one batch at a time per library, so jobs run in order;
+jobs waiting for the same library are merged, which turns a burst of
+watched-folder changes into a single run.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from core.documents.events import DocumentStatus, IndexSummary
+from core.events import Event, Failed
+from desktop.bridge import EngineBridge
+
+TAG_PREFIX = "docs:index:"
+
+
+@dataclass
+class IndexJob:
+    """Index ``paths`` (files or folders) into ``library``; ``reindex`` forces it."""
+
+    library: str
+    paths: list[str] = field(default_factory=list)
+    reindex: bool = False  # paths empty + reindex: the whole library
+
+
+class IndexingQueue(QObject):
+    """Runs :class:`IndexJob` s one at a time and re-emits their events."""
+
+    status = Signal(object)  # DocumentStatus
+    summary = Signal(str, object)  # library, IndexSummary
+    error = Signal(str, object)  # library, LecternError or exception
+    busy_changed = Signal(bool)
+
+    def __init__(self, bridge: EngineBridge, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.pending: list[IndexJob] = []
+        self.running: IndexJob | None = None
+        self._tag = ""
+        self._ids = itertools.count(1)
+        bridge.engine_event.connect(self._on_event)
+        bridge.finished.connect(self._on_finished)
+        bridge.failed.connect(self._on_failed)
+
+    def busy(self) -> bool:
+        return self.running is not None
+
+    def add(self, paths: list[str], library: str) -> None:
+        """Queue files and folders for indexing (unchanged files are skipped by the engine)."""
+        paths = [str(Path(p)) for p in paths]
+        if not paths:
+            return
+        for p in paths:
+            if Path(p).is_file():  # folders show their files once the engine lists them
+                self.status.emit(DocumentStatus(library, p, Path(p).name, "queued"))
+        last = self.pending[-1] if self.pending else None
+        if last is not None and last.library == library and not last.reindex:
+            last.paths.extend(p for p in paths if p not in last.paths)
+        else:
+            self.pending.append(IndexJob(library, list(paths)))
+        self._next()
+
+    def add_reindex(self, library: str, path: str | None = None) -> None:
+        """Queue a forced re-index of one document, or of the whole library."""
+        self.pending.append(IndexJob(library, [path] if path else [], reindex=True))
+        self._next()
+
+    def cancel_all(self) -> None:
+        """Drop waiting jobs and stop the running one (what is indexed so far stays)."""
+        self.pending.clear()
+        if self.running is not None:
+            self.bridge.engine.cancel_indexing()
+
+    def _next(self) -> None:
+        if self.running is not None or not self.pending:
+            return
+        job = self.running = self.pending.pop(0)
+        self._tag = f"{TAG_PREFIX}{next(self._ids)}"
+        engine = self.bridge.engine
+        if job.reindex:
+            events = engine.reindex(job.library, job.paths[0] if job.paths else None)
+        else:
+            events = engine.index(job.paths, job.library)
+        self.busy_changed.emit(True)
+        self.bridge.stream(self._tag, events)
+
+    def _on_event(self, tag: str, ev: Event) -> None:
+        if tag != self._tag or self.running is None:
+            return
+        if isinstance(ev, DocumentStatus):
+            self.status.emit(ev)
+        elif isinstance(ev, IndexSummary):
+            self.summary.emit(self.running.library, ev)
+        elif isinstance(ev, Failed):
+            self.error.emit(self.running.library, ev.error)
+
+    def _on_failed(self, tag: str, error: BaseException) -> None:
+        if tag == self._tag and self.running is not None:
+            self.error.emit(self.running.library, error)
+
+    def _on_finished(self, tag: str) -> None:
+        if tag != self._tag:
+            return
+        self.running = None
+        self._tag = ""
+        if self.pending:
+            self._next()
+        else:
+            self.busy_changed.emit(False)

@@ -1,0 +1,222 @@
+"""The documents pane with the real engine: drops, failures, citations, removal, watched folders."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from core.documents.events import DocumentStatus
+from core.engine import Engine
+from core.events import Sources
+from core.settings import load_settings, save_settings
+from core.types import Passage
+from desktop.bridge import EngineBridge
+from desktop.panes.documents_pane import DocumentsPane
+from tests.desktop.conftest import AsyncQt
+from tests.desktop.test_page_viewer import FACT, FILLER, make_pdf
+
+pytestmark = pytest.mark.qt_log_ignore("does not support raise")
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+OTHER = (
+    "Sourdough bread needs a starter of flour and water that ferments for several days. "
+    "Bakers feed it daily and keep it in a warm kitchen. "
+)
+
+
+@pytest.fixture
+def engine_dir(data_dir: Path, starter_embedder: Path, starter_gguf: Path) -> Path:
+    """A data directory that uses the session's starter models in place (nothing copied)."""
+    settings = load_settings(data_dir / "settings.json")
+    settings.retrieval.embedder = str(starter_embedder)
+    settings.models.default_model = str(starter_gguf)
+    settings.generation.max_tokens = 8
+    settings.generation.temperature = 0.0
+    save_settings(data_dir / "settings.json", settings)
+    return data_dir
+
+
+@pytest.fixture
+def pane(qtbot: QtBot, aqt: AsyncQt, engine_dir: Path) -> Iterator[DocumentsPane]:
+    engine = Engine(engine_dir)
+    p = DocumentsPane(EngineBridge(engine), watch_interval_s=0.3)
+    qtbot.addWidget(p)
+    p.resize(340, 640)
+    p.show()
+    aqt.until(lambda: p.libraries.count() > 0)
+    yield p
+    p.close_down()
+    aqt.run(engine.close())
+
+
+@pytest.fixture
+def pdfs(tmp_path: Path) -> dict[str, Path]:
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    good = make_pdf(folder / "lighthouses.pdf", [FILLER * 3, FILLER + FACT + " " + FILLER])
+    bread = make_pdf(folder / "bread.pdf", [OTHER * 4])
+    corrupt = folder / "broken.pdf"
+    corrupt.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 40)
+    return {"good": good, "bread": bread, "corrupt": corrupt}
+
+
+def drop(widget: DocumentsPane, paths: list[Path]) -> QDropEvent:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(
+        QPointF(widget.width() / 2, widget.height() / 2),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(widget, event)
+    return event
+
+
+def state_of(pane: DocumentsPane, path: Path) -> str:
+    s = pane.documents.state_of(str(path.resolve()))
+    return s.state if s is not None else ""
+
+
+def settled(pane: DocumentsPane, *paths: Path) -> bool:
+    return all(state_of(pane, p) in ("ready", "failed") for p in paths) and not pane.queue.busy()
+
+
+def test_drop_indexes_the_good_pdf_and_explains_the_corrupt_one(
+    pane: DocumentsPane, aqt: AsyncQt, pdfs: dict[str, Path]
+) -> None:
+    seen: list[DocumentStatus] = []
+    shot = SCREENSHOTS / "documents-pane-indexing.png"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def watch(ev: DocumentStatus) -> None:
+        seen.append(ev)
+        if ev.state == "embedding" and not shot.exists():
+            pane.grab().save(str(shot))  # the pane while a document is being indexed
+
+    pane.queue.status.connect(watch)
+    shot.unlink(missing_ok=True)
+    event = drop(pane, [pdfs["corrupt"], pdfs["good"]])
+    assert event.isAccepted()
+    aqt.until(lambda: settled(pane, pdfs["good"], pdfs["corrupt"]), timeout=90)
+
+    assert state_of(pane, pdfs["good"]) == "ready"
+    good = pane.documents.state_of(str(pdfs["good"].resolve()))
+    assert good is not None and good.pages == 2 and good.chunks >= 1
+    assert state_of(pane, pdfs["corrupt"]) == "failed"
+    bad = pane.documents.state_of(str(pdfs["corrupt"].resolve()))
+    assert bad is not None and bad.reason
+    row = pane.documents.rows[str(pdfs["corrupt"].resolve())][1]
+    assert row.reason.isVisibleTo(row) and row.reason.text() == bad.reason
+    # live progress was shown on the way
+    assert {"extracting", "embedding"} & {e.state for e in seen}
+    assert shot.exists()
+    assert "1 indexed" in pane.status.text() and "1 failed" in pane.status.text()
+    # the list survives a reload from the engine (it is not just what the events said)
+    pane.refresh()
+    aqt.until(lambda: pane.libraries.count() > 0 and pane.documents.count() == 2)
+    assert state_of(pane, pdfs["good"]) == "ready"
+    # a drop with nothing indexable is refused
+    text_file = pdfs["good"].with_suffix(".txt")
+    text_file.write_text("not a pdf")
+    assert not drop(pane, [text_file]).isAccepted()
+    assert "Not a PDF" in pane.status.text()
+
+
+def test_answer_cites_the_pdf_and_the_citation_opens_the_page(
+    pane: DocumentsPane, aqt: AsyncQt, pdfs: dict[str, Path]
+) -> None:
+    drop(pane, [pdfs["good"], pdfs["bread"]])
+    aqt.until(lambda: settled(pane, pdfs["good"], pdfs["bread"]), timeout=90)
+    assert pane.active_libraries() == ["default"]
+    engine = pane.bridge.engine
+
+    async def ask() -> list[Passage]:
+        sources: list[Passage] = []
+        async for ev in engine.ask(
+            "Who was the keeper of the Port Avalon lighthouse?", library="default"
+        ):
+            if isinstance(ev, Sources):
+                sources.extend(ev.passages)
+        return sources
+
+    sources = aqt.run(ask())
+    assert isinstance(sources, list) and sources
+    top = sources[0]
+    assert top.file == "lighthouses.pdf" and top.page == 2
+    pane.open_citation(top)  # what the chat pane's citation_activated is connected to
+    viewer = pane.viewer
+    aqt.until(lambda: viewer.page_number == 2 and viewer.path == top.path)
+    assert viewer.highlight_rects
+    assert viewer.isVisible()
+
+
+def test_removed_document_is_no_longer_found(
+    pane: DocumentsPane, aqt: AsyncQt, pdfs: dict[str, Path]
+) -> None:
+    drop(pane, [pdfs["good"], pdfs["bread"]])
+    aqt.until(lambda: settled(pane, pdfs["good"], pdfs["bread"]), timeout=90)
+    engine = pane.bridge.engine
+    query = "keeper of the Port Avalon lighthouse"
+    before = aqt.run(engine.search(query, "default"))
+    assert any(p.file == "lighthouses.pdf" for p in before)  # type: ignore[attr-defined]
+
+    pane.documents.rows[str(pdfs["good"].resolve())][0].setSelected(True)
+    assert pane.remove_button.isEnabled()
+    pane.remove_button.click()
+    aqt.until(lambda: pane.documents.state_of(str(pdfs["good"].resolve())) is None)
+    after = aqt.run(engine.search(query, "default"))
+    assert all(p.file != "lighthouses.pdf" for p in after)  # type: ignore[attr-defined]
+    assert pane.documents.count() == 1
+
+
+def test_pdf_copied_into_a_watched_folder_is_indexed(
+    pane: DocumentsPane, aqt: AsyncQt, pdfs: dict[str, Path], tmp_path: Path
+) -> None:
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    pane.watch_folder(watched)
+    assert pane.watched_list.count() == 1
+    assert Engine(pane.bridge.engine.paths.root).settings.retrieval.watched_folders == {
+        str(watched): "default"
+    } or pane.bridge.engine.settings.retrieval.watched_folders == {str(watched): "default"}
+    aqt.until(lambda: not pane.queue.busy())
+    shutil.copy(pdfs["good"], watched / "copied.pdf")
+    aqt.until(lambda: state_of(pane, watched / "copied.pdf") == "ready", timeout=60)
+    # the setting was persisted
+    aqt.until(
+        lambda: (
+            load_settings(pane.bridge.engine.paths.settings_file).retrieval.watched_folders
+            == {str(watched): "default"}
+        )
+    )
+    # deleting it from the folder removes it from the library
+    (watched / "copied.pdf").unlink()
+    aqt.until(lambda: state_of(pane, watched / "copied.pdf") == "", timeout=30)
+
+
+def test_libraries_create_rename_tick_and_delete(pane: DocumentsPane, aqt: AsyncQt) -> None:
+    changes: list[list[str]] = []
+    pane.active_libraries_changed.connect(changes.append)
+    pane.create_library("papers")
+    aqt.until(lambda: "papers" in pane.libraries.names())
+    assert pane.current_library() == "papers"
+    assert "papers" in pane.active_libraries()  # a new library is searched by default
+    pane.rename_library("papers", "articles")
+    aqt.until(lambda: "articles" in pane.libraries.names())
+    assert "papers" not in pane.libraries.names()
+    assert "articles" in pane.active_libraries()
+    pane.set_active_libraries(["default"])
+    assert changes[-1] == ["default"]
+    pane.delete_library("articles")
+    aqt.until(lambda: "articles" not in pane.libraries.names())
+    assert pane.current_library() == "default"

@@ -1,0 +1,162 @@
+"""The page viewer renders the cited page off the GUI thread and highlights the passage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pymupdf
+import pytest
+from pytestqt.qtbot import QtBot
+
+from core.engine import Engine
+from core.types import Passage
+from desktop.bridge import EngineBridge
+from desktop.documents.page_render import passage_rects
+from desktop.page_viewer import PageViewer
+from tests.desktop.conftest import AsyncQt
+
+# raising a window means nothing on the offscreen platform, which says so
+pytestmark = pytest.mark.qt_log_ignore("does not support raise")
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+
+FILLER = (
+    "Lighthouses along the northern coast were built in the nineteenth century to guide "
+    "fishing boats through the narrow channels. Most of them are automated today, and their "
+    "keepers' cottages have become small museums that visitors can tour in the summer. "
+)
+FACT = (
+    "The keeper of the Port Avalon lighthouse was Matilda Vance, who repaired the great lamp "
+    "by hand during the storm of 1887 and kept it burning for nine nights."
+)
+
+
+def make_pdf(path: Path, pages: list[str]) -> Path:
+    """A real PDF with wrapped text, one string per page."""
+    doc = pymupdf.open()
+    for text in pages:
+        page = doc.new_page(width=595, height=842)
+        page.insert_textbox(pymupdf.Rect(60, 70, 535, 780), text, fontsize=12, fontname="helv")
+    doc.save(str(path))
+    doc.close()
+    return path
+
+
+@pytest.fixture
+def lighthouse_pdf(tmp_path: Path) -> Path:
+    return make_pdf(
+        tmp_path / "lighthouses.pdf",
+        [FILLER * 3, FILLER + FACT + " " + FILLER, FILLER * 2],
+    )
+
+
+def passage_on_page(path: Path, page: int, needle: str) -> Passage:
+    """A passage as the engine returns it: offsets into ``page.get_text()``."""
+    with pymupdf.open(str(path)) as doc:
+        text = doc[page - 1].get_text()
+    start = " ".join(text.split()).find(" ".join(needle.split()))
+    assert start >= 0
+    # map back to raw offsets: find the first word, then walk to cover the passage
+    first = needle.split()[0]
+    raw_start = text.find(first, max(0, start - 50))
+    raw_end = raw_start
+    for word in needle.split():
+        raw_end = text.find(word, raw_end) + len(word)
+    return Passage(
+        file=path.name,
+        page=page,
+        text=text[raw_start:raw_end],
+        score=0.9,
+        path=str(path),
+        library="default",
+        char_start=raw_start,
+        char_end=raw_end,
+    )
+
+
+def open_viewer(qtbot: QtBot, data_dir: Path) -> PageViewer:
+    viewer = PageViewer(EngineBridge(Engine(data_dir)))
+    qtbot.addWidget(viewer)
+    viewer.resize(700, 820)
+    return viewer
+
+
+def test_citation_opens_its_page_with_the_passage_highlighted(
+    qtbot: QtBot, aqt: AsyncQt, data_dir: Path, lighthouse_pdf: Path
+) -> None:
+    viewer = open_viewer(qtbot, data_dir)
+    passage = passage_on_page(lighthouse_pdf, 2, FACT)
+    viewer.show_passage(passage)
+    aqt.until(lambda: viewer.page_number == 2)
+    assert viewer.page_count == 3
+    assert "page 2 of 3" in viewer.title.text()
+    assert viewer.highlight_rects, "the passage must be highlighted"
+    # the highlight covers where PyMuPDF itself finds the passage's words, and not much else
+    with pymupdf.open(str(lighthouse_pdf)) as doc:
+        found = doc[1].search_for("Matilda Vance")
+    assert found
+    hit = found[0]
+    assert any(
+        x0 <= hit.x0 + 1 and hit.x1 - 1 <= x1 and y0 <= hit.y0 + 1 and hit.y1 - 1 <= y1
+        for x0, y0, x1, y1 in viewer.highlight_rects
+    )
+    top = min(r[1] for r in viewer.highlight_rects)
+    bottom = max(r[3] for r in viewer.highlight_rects)
+    assert bottom - top < 200  # three-odd lines of text, not the whole page
+    assert viewer.canvas.image.pixmap() is not None
+    assert not viewer.canvas.image.pixmap().isNull()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert viewer.grab().save(str(SCREENSHOTS / "page-viewer-highlight.png"))
+
+    # paging away drops the highlight; coming back brings it again
+    viewer.next_page()
+    aqt.until(lambda: viewer.page_number == 3)
+    assert viewer.highlight_rects == []
+    assert not viewer.next_button.isEnabled()
+    viewer.previous_page()
+    aqt.until(lambda: viewer.page_number == 2)
+    assert viewer.highlight_rects
+
+
+def test_stale_offsets_fall_back_to_the_passage_text(lighthouse_pdf: Path) -> None:
+    real = passage_on_page(lighthouse_pdf, 2, FACT)
+    with pymupdf.open(str(lighthouse_pdf)) as doc:
+        page = doc[1]
+        by_offsets = passage_rects(page, real.text, real.char_start, real.char_end)
+        by_text = passage_rects(page, real.text, 0, 0)  # no offsets at all
+        shifted = passage_rects(page, real.text, 3, 90)  # offsets pointing elsewhere
+        nowhere = passage_rects(page, "words that are not on this page at all", 0, 0)
+    assert by_offsets
+    assert by_text == by_offsets
+    assert shifted == by_offsets
+    assert nowhere == []
+
+
+def test_zoom_and_a_missing_file(
+    qtbot: QtBot, aqt: AsyncQt, data_dir: Path, lighthouse_pdf: Path, tmp_path: Path
+) -> None:
+    viewer = open_viewer(qtbot, data_dir)
+    viewer.open_page(str(lighthouse_pdf), 1)
+
+    def shown_width() -> int:
+        pixmap = viewer.canvas.image.pixmap()
+        return round(pixmap.width() / pixmap.devicePixelRatio())
+
+    aqt.until(lambda: viewer.page_number == 1 and shown_width() == viewer.fit_width_px())
+    fit_width = shown_width()
+    viewer.zoom_in()
+    aqt.until(lambda: shown_width() > fit_width)
+    assert viewer.zoom_label.text().endswith("%")
+    viewer.fit_width()
+    aqt.until(lambda: shown_width() == viewer.fit_width_px())
+    # a narrower window refits the page
+    viewer.resize(500, 820)
+    aqt.until(lambda: shown_width() == viewer.fit_width_px() < fit_width)
+
+    messages: list[str] = []
+    viewer.render_failed.connect(messages.append)
+    viewer.open_page(str(tmp_path / "gone.pdf"), 1)
+    aqt.until(lambda: bool(messages))
+    assert "gone.pdf" in messages[0]
+    assert viewer.status.isVisibleTo(viewer)
