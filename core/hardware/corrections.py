@@ -1,0 +1,120 @@
+"""Learning from real loads: llama.cpp's reported buffer sizes against our estimate.
+
+When llama.cpp loads a model it logs each buffer it allocates
+(``CPU_Mapped model buffer size = 241.52 MiB``, ``CUDA0 KV buffer size =
+...``, ``CPU compute buffer size = ...``). :func:`parse_buffer_sizes` reads
+those lines; :class:`CorrectionStore` keeps, per model file, the ratio of
+what llama.cpp reported to what the planner estimated for the weights, the
+KV cache and the compute buffer, and the planner multiplies its next
+estimate for that model by them. Ratios are clamped to 0.5-2.0 so that one
+odd load cannot make a model look absurdly large or small.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.hardware.planner import Correction, MemoryEstimate
+from core.settings import atomic_write_text
+
+MIB = 1024**2
+_BUFFER_RE = re.compile(
+    r"(?P<dev>[A-Za-z0-9_]+)\s+(?P<kind>model|KV|compute|output|RS)\s+buffer size\s*=\s*"
+    r"(?P<mib>[0-9.]+)\s*MiB"
+)
+_KIND = {"model": "weights", "KV": "kv", "RS": "kv", "compute": "compute", "output": "output"}
+
+
+def parse_buffer_sizes(log: str) -> dict[str, int]:
+    """Buffer sizes in bytes from llama.cpp's load log, keyed ``"<device> <kind>"``.
+
+    Also adds the totals ``weights``, ``kv``, ``compute``, ``output`` (all
+    devices) and ``gpu`` (everything not on a CPU buffer). A buffer that is
+    logged twice (one per sequence or per KV group, e.g. Gemma's global and
+    sliding-window caches) is summed.
+    """
+    out: dict[str, int] = {}
+    totals = {"weights": 0, "kv": 0, "compute": 0, "output": 0, "gpu": 0}
+    for m in _BUFFER_RE.finditer(log):
+        n = int(float(m.group("mib")) * MIB)
+        key = f"{m.group('dev')} {m.group('kind')}"
+        out[key] = out.get(key, 0) + n
+        totals[_KIND[m.group("kind")]] += n
+        if not m.group("dev").upper().startswith("CPU"):
+            totals["gpu"] += n
+    if out:
+        out.update(totals)
+    return out
+
+
+def model_key(path: str | Path) -> str:
+    """Corrections are per file: name and size identify it well enough."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError:
+        size = 0
+    return f"{p.name}:{size}"
+
+
+def _ratio(reported: int, estimated: int) -> float:
+    if reported <= 0 or estimated <= 0:
+        return 1.0
+    return min(2.0, max(0.5, reported / estimated))
+
+
+class CorrectionStore:
+    """Per-model corrections in ``<data dir>/hardware/corrections.json``."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def _read(self) -> dict[str, dict[str, object]]:
+        try:
+            raw = json.loads(self.file.read_text(encoding="utf-8"))
+            return raw if isinstance(raw, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def get(self, path: str | Path) -> Correction | None:
+        """The stored correction for this model file, if it was loaded before."""
+        entry = self._read().get(model_key(path))
+        if not entry:
+            return None
+        try:
+            return Correction(
+                weights=float(entry["weights"]),  # type: ignore[arg-type]
+                kv=float(entry["kv"]),  # type: ignore[arg-type]
+                compute=float(entry["compute"]),  # type: ignore[arg-type]
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def record(
+        self, path: str | Path, estimate: MemoryEstimate, reported: dict[str, int]
+    ) -> Correction:
+        """Store reported/estimated ratios for this model (estimate made without correction)."""
+        corr = Correction(
+            weights=_ratio(reported.get("weights", 0), estimate.weights_bytes),
+            kv=_ratio(reported.get("kv", 0), estimate.kv_bytes),
+            compute=_ratio(
+                reported.get("compute", 0) + reported.get("output", 0), estimate.compute_bytes
+            ),
+        )
+        data = self._read()
+        data[model_key(path)] = {
+            **asdict(corr),
+            "reported": {k: reported[k] for k in ("weights", "kv", "compute") if k in reported},
+            "estimated": {
+                "weights": estimate.weights_bytes,
+                "kv": estimate.kv_bytes,
+                "compute": estimate.compute_bytes,
+            },
+            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        atomic_write_text(self.file, json.dumps(data, indent=2))
+        return corr
