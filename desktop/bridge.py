@@ -9,6 +9,8 @@ engine already moves to executors or worker processes.
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -16,6 +18,8 @@ from PySide6.QtCore import QObject, Signal
 
 from core.engine import Engine
 from core.events import Event
+
+log = logging.getLogger(__name__)
 
 
 class EngineBridge(QObject):
@@ -48,7 +52,13 @@ class EngineBridge(QObject):
                 self.failed.emit(tag, exc)
             else:
                 if on_done is not None:
-                    on_done(result)
+                    try:
+                        on_done(result)
+                    except RuntimeError as exc:
+                        # the widget that asked went away meanwhile (window closed)
+                        log.debug(
+                            "result of %s arrived after its receiver was deleted: %s", tag, exc
+                        )
             finally:
                 # a newer task may have taken the tag over; only forget our own
                 if self._tasks.get(tag) is task:
@@ -57,6 +67,17 @@ class EngineBridge(QObject):
 
         task = asyncio.ensure_future(runner())
         self._tasks[tag] = task
+        if inspect.iscoroutine(coro):
+            # a task cancelled before it ran never awaits ``coro``: close it quietly
+            work = coro
+
+            def close_unstarted(t: asyncio.Task[Any]) -> None:
+                if t.cancelled() and inspect.getcoroutinestate(work) == inspect.CORO_CREATED:
+                    work.close()
+                    if self._tasks.get(tag) is t:
+                        del self._tasks[tag]
+
+            task.add_done_callback(close_unstarted)
         return task
 
     def stream(self, tag: str, events: AsyncIterator[Event]) -> asyncio.Task[Any]:

@@ -2,8 +2,8 @@
 
 Memory is sampled every :data:`MEMORY_INTERVAL_MS` in an executor (psutil
 walks ``/proc`` for the llama.cpp worker process, which can take a few
-milliseconds on a busy machine: not on the GUI thread). VRAM comes from the
-hardware area's ``Engine.vram_usage()`` when it exists ("—" until then).
+milliseconds on a busy machine: not on the GUI thread). VRAM is what the
+hardware area's ``Engine.hardware()`` detected (used / total, or "no GPU").
 """
 
 from __future__ import annotations
@@ -99,17 +99,27 @@ class StatusBar(QStatusBar):
 
         async def sample() -> tuple[tuple[int, int, int], str]:
             mem = await run_blocking("status", memory_snapshot)
-            vram = "—"
-            usage = getattr(self.bridge.engine, "vram_usage", None)
-            if usage is not None:
-                try:
-                    used, total = await usage()
-                    vram = f"{human_size(used)} / {human_size(total)}" if total else "—"
-                except Exception:  # noqa: BLE001 - a status label must never raise
-                    vram = "—"
-            return mem, vram
+            return mem, await self._vram()
 
         self.bridge.submit("status-memory", sample(), on_done=self._show_memory)
+
+    async def _vram(self) -> str:
+        """The GPU's memory as the hardware area detected it (cached after the first call)."""
+        hardware = getattr(self.bridge.engine, "hardware", None)
+        if hardware is None:
+            return "—"
+        try:
+            info = await hardware()
+        except Exception:  # noqa: BLE001 - a status label must never raise
+            return "—"
+        gpu = getattr(info, "gpu", None)
+        if gpu is None:
+            return "no GPU"
+        total = int(getattr(gpu, "total_bytes", 0) or 0)
+        free = getattr(gpu, "free_bytes", None)
+        if free is None:
+            return human_size(total)
+        return f"{human_size(total - int(free))} / {human_size(total)}"
 
     def _show_memory(self, result: tuple[tuple[int, int, int], str]) -> None:
         (mine, used, total), vram = result

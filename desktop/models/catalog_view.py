@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHeaderView,
@@ -53,8 +55,8 @@ class CatalogView(QWidget):
         self.tree.itemDoubleClicked.connect(lambda item, _col: self._download(item))
         self.download_button.clicked.connect(lambda: self._download(self.tree.currentItem()))
 
-    def set_entries(self, entries: list[CatalogEntry], fit: object) -> None:
-        """Fill the tree; ``fit(size_bytes) -> str`` labels each file."""
+    def set_entries(self, entries: list[CatalogEntry], fit: Callable[..., str]) -> None:
+        """Fill the tree; ``fit(size_bytes, **details) -> str`` labels each file."""
         self.tree.clear()
         for e in entries:
             top = QTreeWidgetItem([f"{e.name} ({e.parameters_b:g}B)", "", "", ""])
@@ -65,9 +67,8 @@ class CatalogView(QWidget):
                     if f.quantization == e.recommended_quantization
                     else f.quantization
                 )
-                child = QTreeWidgetItem(
-                    [f.filename, label, human_size(f.size_bytes), fit(f.size_bytes)]  # type: ignore[operator]
-                )
+                fits = fit(f.size_bytes, parameters_b=e.parameters_b, quantization=f.quantization)
+                child = QTreeWidgetItem([f.filename, label, human_size(f.size_bytes), fits])
                 child.setData(0, ROLE, (e.repo_id, f.filename))
                 child.setToolTip(0, f"{e.repo_id}/{f.filename}")
                 top.addChild(child)

@@ -51,18 +51,19 @@ def progress_line(done: int, total: int, speed_bps: float, eta_s: float | None) 
     return " · ".join(parts)
 
 
-def fit_label(engine: Any, size_bytes: int) -> str:
+def fit_label(engine: Any, size_bytes: int, **details: Any) -> str:
     """The planner's words for whether a file of this size fits this machine, or "—".
 
-    Uses the hardware area's ``Engine.fit_label_for_size`` once it exists; it
-    must be quick (the hardware it compares against is detected once and cached).
+    Uses the hardware area's ``Engine.fit_label_for_size`` (quick: it compares
+    against the cached hardware detection and answers "unknown" before there is
+    one). ``details`` (parameters_b, quantization, context_length) sharpen it.
     """
     method = getattr(engine, "fit_label_for_size", None)
     if method is None or size_bytes <= 0:
         return UNKNOWN_FIT
     try:
-        label = method(size_bytes)
+        label = method(size_bytes, **details)
     except Exception:  # noqa: BLE001 - a label is decoration; never break the list
         return UNKNOWN_FIT
     text = str(getattr(label, "value", label))
-    return FIT_WORDS.get(text, text) or UNKNOWN_FIT
+    return FIT_WORDS.get(text, UNKNOWN_FIT)

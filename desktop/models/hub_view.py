@@ -35,7 +35,7 @@ class HubSearchView(QWidget):
     download_requested = Signal(str, str)
 
     def __init__(
-        self, bridge: EngineBridge, fit: Callable[[int], str], parent: QWidget | None = None
+        self, bridge: EngineBridge, fit: Callable[..., str], parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.bridge = bridge
@@ -108,7 +108,7 @@ class HubSearchView(QWidget):
                         f.filename + parts,
                         f.quantization,
                         human_size(f.size_bytes),
-                        self.fit(f.size_bytes),
+                        self.fit(f.size_bytes, quantization=f.quantization),
                     ]
                 )
                 child.setData(0, ROLE, (f.repo_id, f.filename))

@@ -111,9 +111,17 @@ class ModelsPane(QWidget):
         """Fill the catalog and the interrupted downloads (after the window is shown)."""
         self.catalog.set_entries(self.engine.catalog(), self.fit)
         self.downloads.start()
+        hardware = getattr(self.engine, "hardware", None)
+        if hardware is not None:
+            # fit labels need the hardware detected once (in the background); then relabel
+            self.bridge.submit(
+                "models-hardware",
+                hardware(),
+                on_done=lambda _hw: self.catalog.set_entries(self.engine.catalog(), self.fit),
+            )
 
-    def fit(self, size_bytes: int) -> str:
-        return fit_label(self.engine, size_bytes)
+    def fit(self, size_bytes: int, **details: object) -> str:
+        return fit_label(self.engine, size_bytes, **details)
 
     def refresh(self) -> None:
         self.bridge.submit("list-models", self.engine.list_models(), on_done=self.set_models)

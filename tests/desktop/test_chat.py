@@ -1,0 +1,162 @@
+"""The chat pane against the real engine and the starter model (offscreen).
+
+Answers are kept short (``chat_data_dir`` sets max_tokens 12, greedy
+decoding); the stop test raises the limit and stops after a few tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from pytestqt.qtbot import QtBot
+
+from core.engine import Engine
+from core.events import Done, Event, Token
+from core.storage.conversations import StoredMessage
+from desktop.bridge import EngineBridge
+from desktop.panes.chat_pane import ChatPane
+from tests.desktop.conftest import AsyncQt
+
+
+class Recorder:
+    """Collects the chat stream's events and what the answer bubble held at each token."""
+
+    def __init__(self, pane: ChatPane) -> None:
+        self.pane = pane
+        self.events: list[Event] = []
+        self.text_at_token: list[str] = []
+        pane.bridge.engine_event.connect(self._on)
+
+    def _on(self, tag: str, ev: Event) -> None:
+        if tag != ChatPane.TAG:
+            return
+        self.events.append(ev)
+        if isinstance(ev, Token) and self.pane._answer_view is not None:
+            self.text_at_token.append(self.pane._answer_view.text)
+
+    @property
+    def tokens(self) -> list[str]:
+        return [e.text for e in self.events if isinstance(e, Token)]
+
+    @property
+    def done(self) -> list[Done]:
+        return [e for e in self.events if isinstance(e, Done)]
+
+
+@pytest.fixture
+def engine(aqt: AsyncQt, chat_data_dir: Path) -> Iterator[Engine]:
+    e = Engine(chat_data_dir)
+    yield e
+    aqt.run(e.close())
+
+
+@pytest.fixture
+def pane(qtbot: QtBot, engine: Engine) -> ChatPane:
+    p = ChatPane(EngineBridge(engine))
+    qtbot.addWidget(p)
+    p.resize(900, 700)
+    p.show()
+    p.start()
+    return p
+
+
+def send(aqt: AsyncQt, pane: ChatPane, text: str) -> None:
+    pane.input.setPlainText(text)
+    QTest.keyClick(pane.input, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    aqt.until(lambda: pane.streaming)
+
+
+def wait_idle(aqt: AsyncQt, pane: ChatPane) -> None:
+    aqt.until(lambda: not pane.streaming, timeout=120)
+
+
+def stored(aqt: AsyncQt, pane: ChatPane) -> list[StoredMessage]:
+    assert pane.conversation is not None
+    return aqt.run(pane.engine.conversation_messages(pane.conversation.id))  # type: ignore[return-value]
+
+
+def test_tokens_arrive_in_order_and_the_answer_is_stored(aqt: AsyncQt, pane: ChatPane) -> None:
+    rec = Recorder(pane)
+    send(aqt, pane, "Name three colours.")
+    wait_idle(aqt, pane)
+    (done,) = rec.done
+    assert not done.cancelled and done.text
+    tokens = rec.tokens
+    assert len(tokens) >= 2
+    # the bubble grew token by token, in order
+    assert rec.text_at_token == ["".join(tokens[: i + 1]) for i in range(len(tokens))]
+    user, answer = pane.transcript.views
+    assert (user.role, user.text) == ("user", "Name three colours.")
+    assert answer.text == done.text == "".join(tokens)
+    # what is on screen is the rendered final text (rendered after the last token)
+    words = done.text.split()
+    assert words and words[0].strip("*_#`") in answer.shown_text()
+    assert "tok/s" in answer.footer.text()
+    # stored: the question and the complete answer with its statistics
+    messages = stored(aqt, pane)
+    assert [(m.role, m.content, m.status) for m in messages] == [
+        ("user", "Name three colours.", "complete"),
+        ("assistant", done.text, "complete"),
+    ]
+    assert messages[1].stats is not None and messages[1].stats.completion_tokens == len(tokens)
+    assert pane.conversation is not None and pane.conversation.title == "Name three colours."
+    aqt.until(lambda: pane.conversation_list.titles() == ["Name three colours."])
+
+
+def test_stop_mid_answer_with_escape(aqt: AsyncQt, pane: ChatPane) -> None:
+    pane.engine.settings.generation.max_tokens = 400
+    rec = Recorder(pane)
+    send(aqt, pane, "Count from 1 to 200, separated by commas.")
+    aqt.until(lambda: len(rec.tokens) >= 3)
+    QTest.keyClick(pane.input, Qt.Key.Key_Escape)
+    wait_idle(aqt, pane)
+    (done,) = rec.done
+    assert done.cancelled
+    assert len(rec.tokens) < 300
+    answer = pane.transcript.views[-1]
+    assert "stopped" in answer.footer.text()
+    (_, saved) = stored(aqt, pane)
+    assert saved.status == "stopped" and saved.content == done.text and saved.content
+
+
+def test_regenerate_replaces_the_answer(aqt: AsyncQt, pane: ChatPane) -> None:
+    send(aqt, pane, "Say hello.")
+    wait_idle(aqt, pane)
+    first = stored(aqt, pane)[1]
+    answer = pane.transcript.views[-1]
+    assert answer.regenerate_button.isVisible()
+    pane.engine.settings.generation.seed = 99  # regenerate with another seed...
+    pane.engine.settings.generation.temperature = 1.0  # ...so the text may differ
+    answer.regenerate_button.click()
+    aqt.until(lambda: pane.streaming)
+    wait_idle(aqt, pane)
+    messages = stored(aqt, pane)
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert messages[1].id != first.id and messages[1].status == "complete"
+    assert [v.role for v in pane.transcript.views] == ["user", "assistant"]
+    assert pane.transcript.views[-1].text == messages[1].content
+
+
+def test_edit_and_resend(aqt: AsyncQt, pane: ChatPane) -> None:
+    send(aqt, pane, "What is two plus two?")
+    wait_idle(aqt, pane)
+    send_second = "And three plus three?"
+    send(aqt, pane, send_second)
+    wait_idle(aqt, pane)
+    assert len(stored(aqt, pane)) == 4
+    first_user = pane.transcript.views[0]
+    first_user.edit_button.click()
+    assert pane.input.toPlainText() == "What is two plus two?"
+    assert pane.edit_banner.isVisible()
+    pane.input.setPlainText("What is five plus five?")
+    pane.send_button.click()
+    wait_idle(aqt, pane)
+    messages = stored(aqt, pane)
+    assert [(m.role, m.content) for m in messages][0] == ("user", "What is five plus five?")
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert [v.text for v in pane.transcript.views][0] == "What is five plus five?"
+    assert len(pane.transcript.views) == 2 and not pane.edit_banner.isVisible()

@@ -1,0 +1,158 @@
+"""The model picker: catalog, Hub search and downloads against the local fake Hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QTreeWidgetItem
+from pytestqt.qtbot import QtBot
+
+from core.engine import Engine
+from desktop.bridge import EngineBridge
+from desktop.models.formatting import human_eta, progress_line
+from desktop.models.settings_dialog import ModelSettingsDialog, sampling_for
+from desktop.panes.models_pane import ModelsPane
+from tests.core.models.conftest import (  # noqa: F401 - fixtures used by name
+    STARTER_FILE,
+    STARTER_REPO,
+    fake_hub,
+    starter_sha256,
+    tiny_ggufs,
+)
+from tests.core.models.fake_hub import FakeHub
+from tests.desktop.conftest import AsyncQt
+
+
+def make_pane(qtbot: QtBot, engine: Engine) -> ModelsPane:
+    pane = ModelsPane(EngineBridge(engine))
+    qtbot.addWidget(pane)
+    pane.resize(420, 700)
+    pane.show()
+    pane.start()
+    return pane
+
+
+def test_progress_wording() -> None:
+    assert progress_line(120_000_000, 253_000_000, 12_500_000, 10.6) == (
+        "120 MB of 253 MB · 12 MB/s · 11 s left"
+    )
+    assert human_eta(3725) == "1 h 2 min left"
+    assert human_eta(None) == ""
+
+
+def test_catalog_lists_files_with_size_quant_and_fit(
+    qtbot: QtBot, aqt: AsyncQt, data_dir: Path
+) -> None:
+    engine = Engine(data_dir)
+    pane = make_pane(qtbot, engine)
+    tree = pane.catalog.tree
+    assert tree.topLevelItemCount() == len(engine.catalog()) > 0
+    first = engine.catalog()[0]
+    top = tree.topLevelItem(0)
+    assert first.name in top.text(0)
+    child = top.child(0)
+    assert child.text(0) == first.files[0].filename
+    assert child.text(1).endswith(first.files[0].quantization)
+    assert child.text(2).endswith(("MB", "GB"))
+    assert child.text(3)  # the planner's label, or "—" before the hardware area provides one
+    # choosing a file and pressing Download asks for exactly that file
+    asked: list[tuple[str, str]] = []
+    pane.catalog.download_requested.connect(lambda r, f: asked.append((r, f)))
+    tree.setCurrentItem(child)
+    pane.catalog.download_button.click()
+    assert asked == [(first.repo_id, first.files[0].filename)]
+
+
+def test_hub_search_lists_repositories_and_their_files(
+    qtbot: QtBot, aqt: AsyncQt, data_dir: Path, fake_hub: FakeHub
+) -> None:
+    pane = make_pane(qtbot, Engine(data_dir))
+    hub = pane.hub
+    hub.query.setText("gemma")
+    hub.search_button.click()
+    aqt.until(lambda: hub.tree.topLevelItemCount() > 0)
+    repos = [hub.tree.topLevelItem(i).text(0) for i in range(hub.tree.topLevelItemCount())]
+    assert STARTER_REPO in repos
+    item = hub.tree.topLevelItem(repos.index(STARTER_REPO))
+    item.setExpanded(True)
+
+    def files() -> list[QTreeWidgetItem]:
+        return [item.child(i) for i in range(item.childCount())]
+
+    aqt.until(lambda: any(c.text(0) == STARTER_FILE for c in files()))
+    (gguf,) = [c for c in files() if c.text(0) == STARTER_FILE]
+    assert (gguf.text(1), gguf.text(2)) == ("Q4_K_M", "253 MB")
+
+
+def test_download_shows_progress_cancels_and_resumes(
+    qtbot: QtBot, aqt: AsyncQt, data_dir: Path, fake_hub: FakeHub, starter_gguf: Path
+) -> None:
+    engine = Engine(data_dir)
+    pane = make_pane(qtbot, engine)
+    fake_hub.switches.delay_per_block_s = 0.02  # slow enough to watch and cancel
+    pane.download(STARTER_REPO, STARTER_FILE)
+    row = pane.downloads.rows[(STARTER_REPO, STARTER_FILE)]
+    assert pane.downloads.isVisible()
+    aqt.until(lambda: row.bar.value() > 0 and "/s" in row.detail.text())
+    assert " of 253 MB" in row.detail.text()
+    first_value = row.bar.value()
+    aqt.until(lambda: row.bar.value() > first_value)  # it moves
+    assert row.action.text() == "Cancel"
+    row.action.click()
+    aqt.until(
+        lambda: (
+            row.state == "paused"
+            and not pane.bridge.busy(f"download:{STARTER_REPO}/{STARTER_FILE}")
+        )
+    )
+    assert row.action.text() == "Resume"
+    partials = aqt.run(engine.partial_downloads())
+    assert len(partials) == 1 and partials[0].bytes_done > 0  # type: ignore[arg-type, index]
+    kept = partials[0].bytes_done  # type: ignore[index]
+
+    # a restarted picker shows the interrupted download as paused
+    again = make_pane(qtbot, Engine(data_dir))
+    aqt.until(lambda: (STARTER_REPO, STARTER_FILE) in again.downloads.rows)
+    restored = again.downloads.rows[(STARTER_REPO, STARTER_FILE)]
+    assert restored.state == "paused" and "Interrupted" in restored.detail.text()
+
+    fake_hub.switches.delay_per_block_s = 0.0
+    row.action.click()  # Resume
+    aqt.until(lambda: row.state == "done", timeout=120)
+    assert "Installed" in row.detail.text()
+    # it asked for the rest only
+    ranges = [r["headers"].get("range") for r in fake_hub.requests("GET", "/cdn/")]
+    assert ranges[-1] == f"bytes={kept}-"
+    aqt.until(lambda: pane.list.count() == 1)
+    assert "Q4_K_M" in pane.list.item(0).text()
+    assert aqt.run(engine.partial_downloads()) == []
+
+
+def test_per_model_settings_are_stored_and_used_for_sampling(
+    qtbot: QtBot, aqt: AsyncQt, chat_data_dir: Path
+) -> None:
+    engine = Engine(chat_data_dir)
+    pane = make_pane(qtbot, engine)
+    pane.refresh()
+    aqt.until(lambda: pane.list.count() == 1)
+    rec = pane.current_record()
+    assert rec is not None
+    dialog = ModelSettingsDialog(rec, engine.settings.generation)
+    qtbot.addWidget(dialog)
+    dialog.fields["temperature"].check.setChecked(True)
+    dialog.fields["temperature"].spin.setValue(0.3)
+    dialog.fields["n_ctx"].check.setChecked(True)
+    dialog.fields["n_ctx"].spin.setValue(2048)
+    dialog.template.setPlainText("{{ messages }}")
+    overrides = dialog.overrides()
+    assert overrides == {"temperature": 0.3, "n_ctx": 2048, "chat_template": "{{ messages }}"}
+    chosen: list[str] = []
+    pane.model_chosen.connect(chosen.append)
+    pane.save_overrides(rec.id, overrides)
+    aqt.until(lambda: bool(chosen))
+    saved = engine.registry.get(rec.id)
+    assert saved.overrides == overrides
+    sampling = sampling_for(saved, engine.settings.generation)
+    assert (
+        sampling.temperature == 0.3 and sampling.max_tokens == engine.settings.generation.max_tokens
+    )
