@@ -12,15 +12,15 @@ from desktop.bridge import EngineBridge
 from desktop.models.formatting import human_eta, progress_line
 from desktop.models.settings_dialog import ModelSettingsDialog, sampling_for
 from desktop.panes.models_pane import ModelsPane
-from tests.core.models.conftest import (  # noqa: F401 - fixtures used by name
-    STARTER_FILE,
-    STARTER_REPO,
-    fake_hub,
-    starter_sha256,
-    tiny_ggufs,
-)
+from tests.core.models import conftest as models_fixtures
+from tests.core.models.conftest import STARTER_FILE, STARTER_REPO
 from tests.core.models.fake_hub import FakeHub
 from tests.desktop.conftest import AsyncQt
+
+# the fake Hub and the files it serves, from the models tests
+fake_hub = models_fixtures.fake_hub
+tiny_ggufs = models_fixtures.tiny_ggufs
+starter_sha256 = models_fixtures.starter_sha256
 
 
 def make_pane(qtbot: QtBot, engine: Engine) -> ModelsPane:
