@@ -13,12 +13,19 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
 
-from core.errors import UsageError
-from core.events import Event
+from core.chat.load_config import LoadConfig, default_threads
+from core.chat.protocol import GenerateRequest, Sampling
+from core.chat.service import ChatService, LoadedModel
+from core.errors import LecternError, ModelNotFoundError, UsageError
+from core.events import Done, Event, Failed, Progress, Sources, Token
 from core.executors import run_blocking
+from core.hardware.detect import HardwareInfo
+from core.hardware.planner import Plan
+from core.hardware.service import HardwareService, plan_options, resolve_model
 from core.models import hub
 from core.models.catalog import CatalogEntry, shipped_catalog
 from core.models.downloads import Downloader, PartialDownload, stream_download
+from core.models.gguf_info import read_info
 from core.models.hub import HubRepo, RemoteModelFile, resolve_token
 from core.models.importer import DiscoveredModel, discover, import_model
 from core.models.registry import ModelRecord, ModelRegistry
@@ -38,7 +45,7 @@ from core.storage.conversations import (
     StoredMessage,
 )
 from core.storage.recording import record_answer
-from core.types import Message
+from core.types import GenerationStats, Message, Passage
 
 
 class Engine:
@@ -75,6 +82,181 @@ class Engine:
         return ensure_starter_embedder(self.paths)
 
     # -- chat and generation (generation engine) ----------------------------
+    @property
+    def chat_service(self) -> ChatService:
+        """The chat service (its llama.cpp worker process starts on the first load)."""
+        svc: ChatService | None = getattr(self, "_chat_service", None)
+        if svc is None:
+            svc = self._chat_service = ChatService()
+        return svc
+
+    @property
+    def loaded_model(self) -> LoadedModel | None:
+        """The model that answers now, if one is loaded."""
+        svc: ChatService | None = getattr(self, "_chat_service", None)
+        return svc.loaded if svc is not None else None
+
+    def resolve_chat_model(self, model: str | None = None) -> tuple[ModelRecord | None, str]:
+        """(record, path) for a model id or GGUF path; None: the default model, else the starter."""
+        model = model or self.settings.models.default_model
+        if model is None:
+            rec = self.ensure_starter_models_sync()
+            return rec, rec.path
+        try:
+            rec = self.registry.get(model)
+            return rec, rec.path
+        except ModelNotFoundError:
+            p = Path(model).expanduser()
+            if p.suffix.lower() == ".gguf" or p.exists() or os.sep in model:
+                return None, str(p.absolute())  # validated (missing, truncated...) on load
+            raise
+
+    def load_config_for(self, path: str, record: ModelRecord | None) -> list[LoadConfig]:
+        """The configurations to try, in order, to load ``path`` (a CPU default for now)."""
+        gen = self.settings.generation
+        overrides = record.overrides if record else {}
+        threads = gen.n_threads or default_threads()
+        ctx_model = record.context_length if record else None
+        if ctx_model is None:
+            ctx_model = read_info(Path(path)).context_length
+        n_ctx = int(overrides.get("n_ctx") or gen.n_ctx or min(ctx_model or 8192, 8192))  # type: ignore[call-overload]
+        template = overrides.get("chat_template")
+        return [
+            LoadConfig(
+                model_path=path,
+                n_ctx=n_ctx,
+                n_gpu_layers=0,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_batch=512,
+                n_ubatch=512,
+                chat_template=template if isinstance(template, str) else None,
+            )
+        ]
+
+    def load_model_sync(self, model: str | None = None) -> LoadedModel:
+        """Blocking :meth:`load_model`."""
+        rec, path = self.resolve_chat_model(model)
+        loaded = self.loaded_model
+        if loaded is not None and loaded.path == path and not self.chat_service.needs_reload:
+            return loaded
+        read_info(Path(path))  # a bad file fails here, before any configuration is planned
+        return self.chat_service.load_sync(path, rec, self.load_config_for(path, rec))
+
+    async def load_model(self, model: str | None = None) -> LoadedModel:
+        """Load a model (id or GGUF path; None: the default model, else the starter).
+
+        Validates the GGUF first: a missing, truncated or foreign file raises
+        :class:`~core.errors.ModelFileError`. A model already loaded is kept.
+        """
+        return await run_blocking("chat-load", self.load_model_sync, model)
+
+    async def unload_model(self) -> None:
+        """Free the loaded model."""
+        svc: ChatService | None = getattr(self, "_chat_service", None)
+        if svc is not None:
+            await svc.unload()
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        model: str | None = None,
+        sampling: GenerationSettings | None = None,
+        passages: Sequence[Passage] = (),
+    ) -> AsyncIterator[Event]:
+        """Answer the last (user) message of ``messages``.
+
+        Yields ``Progress(task="load")`` while a model loads, ``Sources`` (the
+        passages that fit into the prompt, numbered from 1) when passages are
+        given, ``Progress(task="prefill")`` during a long prompt, ``Token``s,
+        then exactly one ``Done(text, stats, cancelled)`` or ``Failed(error)``.
+        A system message at the start replaces the default system prompt.
+        """
+        settings = sampling or self.settings.generation
+        msgs = list(messages)
+
+        async def events() -> AsyncGenerator[Event, None]:
+            if not msgs or msgs[-1].role != "user":
+                yield Failed(UsageError("The last message must be the user's question."))
+                return
+            system = settings.system_prompt
+            if msgs[0].role == "system":
+                system = msgs[0].content
+            history = tuple(m for m in msgs[:-1] if m.role != "system")
+            try:
+                rec, path = await run_blocking("chat-load", self.resolve_chat_model, model)
+                loaded = self.loaded_model
+                if loaded is None or loaded.path != path:
+                    name = rec.name if rec else Path(path).name
+                    yield Progress("load", 0, 1, f"Loading {name}…")
+                    await self.load_model(model)
+                    yield Progress("load", 1, 1, f"Loaded {name}")
+            except LecternError as exc:
+                yield Failed(exc)
+                return
+            request = GenerateRequest(
+                system_prompt=system,
+                history=history,
+                question=msgs[-1],
+                passages=tuple(passages),
+                sampling=Sampling(
+                    temperature=settings.temperature,
+                    top_p=settings.top_p,
+                    top_k=settings.top_k,
+                    min_p=settings.min_p,
+                    repeat_penalty=settings.repeat_penalty,
+                    seed=settings.seed,
+                    max_tokens=settings.max_tokens,
+                ),
+            )
+            async for ev in self.chat_service.stream(request):
+                yield ev
+
+        return events()
+
+    def stop_generation(self) -> None:
+        """Stop the current answer (thread-safe; within one token, also mid-prompt)."""
+        svc: ChatService | None = getattr(self, "_chat_service", None)
+        if svc is not None:
+            svc.stop()
+
+    def ask(
+        self,
+        question: str,
+        *,
+        library: str | Sequence[str] | None = None,
+        model: str | None = None,
+        history: Sequence[Message] = (),
+    ) -> AsyncIterator[Event]:
+        """Answer ``question``; with a library, grounded on its passages (cited as [n]).
+
+        When the library holds nothing relevant, the answer is
+        ``NOT_COVERED_ANSWER`` and no model runs.
+        """
+
+        async def events() -> AsyncGenerator[Event, None]:
+            passages: tuple[Passage, ...] = ()
+            if library is not None:
+                from core.retrieval.grounding import NOT_COVERED_ANSWER
+
+                try:
+                    hits = await self.retrieve_for_question(question, library)
+                except LecternError as exc:
+                    yield Failed(exc)
+                    return
+                if not hits.covered:
+                    yield Sources(())
+                    yield Token(NOT_COVERED_ANSWER)
+                    yield Done(NOT_COVERED_ANSWER, GenerationStats())
+                    return
+                passages = tuple(hits.passages)
+            async for ev in self.chat(
+                [*history, Message("user", question)], model=model, passages=passages
+            ):
+                yield ev
+
+        return events()
 
     # -- documents and retrieval (document library) -------------------------
 
@@ -178,6 +360,88 @@ class Engine:
         return await run_blocking("models", discover, self.registry)
 
     # -- hardware and offload planning (hardware) ----------------------------
+    @property
+    def hardware_service(self) -> HardwareService:
+        """Cached hardware detection, the planner and per-model load corrections."""
+        svc: HardwareService | None = getattr(self, "_hardware_service", None)
+        if svc is None:
+            svc = self._hardware_service = HardwareService(self.paths)
+        return svc
+
+    async def hardware(self, refresh: bool = False) -> HardwareInfo:
+        """This machine's CPU, RAM, GPUs and llama.cpp build (detected once, then cached)."""
+        return await run_blocking("hardware", self.hardware_service.detect, refresh)
+
+    def plan_model_sync(self, model: str | Path, hardware: HardwareInfo | None = None) -> Plan:
+        """Blocking :meth:`plan_model`."""
+        path, rec = resolve_model(self.registry, model)
+        hw = hardware or self.hardware_service.detect()
+        opts = plan_options(self.settings.generation, rec.overrides if rec else None)
+        return self.hardware_service.plan_file(path, hw, opts)[0]
+
+    async def plan_model(self, model: str | Path, hardware: HardwareInfo | None = None) -> Plan:
+        """How a model (id or GGUF path) would run here, or on ``hardware`` if given.
+
+        ``Plan.fit`` is "gpu", "partial", "cpu" or "too_large"; ``n_gpu_layers``,
+        ``n_ctx`` and the KV-cache type are what the first load will use.
+        """
+        return await run_blocking("hardware", self.plan_model_sync, model, hardware)
+
+    def fit_label_for_size(
+        self,
+        size_bytes: int,
+        *,
+        parameters_b: float | None = None,
+        quantization: str = "",
+        context_length: int | None = None,
+        hardware: HardwareInfo | None = None,
+    ) -> str:
+        """Fit ("gpu", "partial", "cpu", "too_large") of a model known only by its file size.
+
+        For catalog and Hub entries that are not downloaded. Uses ``hardware``
+        or the cached detection; returns "unknown" before :meth:`hardware` has
+        run once (it never detects here, so it is safe on the GUI thread).
+        """
+        hw = hardware or self.hardware_service.cached
+        if hw is None:
+            return "unknown"
+        return self.hardware_service.fit_for_size(
+            size_bytes,
+            hw,
+            plan_options(self.settings.generation),
+            parameters_b=parameters_b,
+            quantization=quantization,
+            context_length=context_length,
+        ).fit
+
+    def record_load_memory(
+        self,
+        path: str | Path,
+        *,
+        n_gpu_layers: int,
+        n_ctx: int,
+        kv_type: str,
+        offload_kqv: bool,
+        reported: dict[str, int],
+    ) -> None:
+        """After a real load: keep llama.cpp's buffer sizes vs the estimate for this model.
+
+        ``reported`` is :func:`core.hardware.corrections.parse_buffer_sizes` of the load
+        log. Never raises: a correction is an optimisation, not a requirement.
+        """
+        try:
+            self.hardware_service.record_load(
+                path,
+                self.hardware_service.detect(),
+                n_gpu_layers=n_gpu_layers,
+                n_ctx=n_ctx,
+                kv_type=kv_type,
+                offload_kqv=offload_kqv,
+                reported=reported,
+            )
+        except (LecternError, OSError, ValueError):
+            pass
+
 
     # -- conversations (desktop chat) ----------------------------------------
     @property
@@ -323,6 +587,9 @@ class Engine:
 
     async def close(self) -> None:
         """Release resources (worker processes, open stores)."""
+        chat = self.__dict__.pop("_chat_service", None)
+        if chat is not None:
+            await run_blocking("chat-load", chat.close)
         store = self.__dict__.pop("_conversation_store", None)
         if store is not None:
             await run_blocking("conversations", store.close)

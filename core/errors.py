@@ -99,3 +99,7 @@ class LibraryNotFoundError(DocumentError):
 
 class HardwareError(LecternError):
     """Hardware detection or planning failed."""
+
+
+class ModelLoadError(ModelError):
+    """llama.cpp could not load a model or create its context (bad file, memory)."""
