@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
-from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
 # (label shown, colour of the state badge)
@@ -36,6 +35,32 @@ class RowState:
     total: int = 0
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that ends in “…” when the text does not fit (long file names)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(
+            self._full, Qt.TextElideMode.ElideMiddle, max(20, self.width())
+        )
+        self.setText(shown)
+
+
 def _count(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
@@ -46,13 +71,11 @@ class DocumentRow(QWidget):
     def __init__(self, state: RowState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.name = QLabel()
-        self.name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.name = ElidedLabel()
         self.badge = QLabel()
         self.badge.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.details = QLabel()
-        self.details.setStyleSheet("color: palette(mid);")
-        self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.details = ElidedLabel()
+        self.details.setStyleSheet("color: palette(placeholder-text); font-size: 11px;")
         self.reason = QLabel()
         self.reason.setWordWrap(True)
         self.reason.setStyleSheet("color: #cf222e;")
@@ -77,7 +100,7 @@ class DocumentRow(QWidget):
     def apply(self, state: RowState) -> None:
         """Show ``state`` (called for every status event of this document)."""
         self.state = state
-        self.name.setText(state.file)
+        self.name.set_full_text(state.file)
         self.setToolTip(state.path)
         label, colour = STATE_LOOK.get(state.state, (state.state.title(), "#7a7a7a"))
         self.badge.setText(f"<span style='color:{colour}; font-weight:600'>{label}</span>")
@@ -92,11 +115,12 @@ class DocumentRow(QWidget):
             parts.append(f"{state.done} of {state.total} chunks embedded")
         elif state.state == "queued":
             parts.append("waiting")
-        self.details.setText(" · ".join(parts) or html.escape(str(Path(state.path).parent)))
-        busy = state.state in BUSY_STATES
-        self.progress.setVisible(busy)
-        if busy:
-            if state.total > 0 and state.state in ("extracting", "embedding"):
+        self.details.set_full_text(" · ".join(parts))
+        self.details.setVisible(bool(parts))
+        working = state.state in ("extracting", "embedding")
+        self.progress.setVisible(working)
+        if working:
+            if state.total > 0:
                 self.progress.setRange(0, state.total)
                 self.progress.setValue(min(state.done, state.total))
             else:

@@ -55,6 +55,7 @@ class LibraryList(QListWidget):
                 self.addItem(item)
         finally:
             self._filling = False
+        self._fit_height()
         keep = current if current in names else (names[0] if names else "")
         if keep:
             self.select(keep)
@@ -62,6 +63,12 @@ class LibraryList(QListWidget):
         self._active = [n for n in self._active if n in names]
         if before != self._active:
             self.active_libraries_changed.emit(list(self._active))
+
+    def _fit_height(self) -> None:
+        """As tall as its rows (two to five), so the documents below get the room."""
+        row = self.sizeHintForRow(0) if self.count() else self.fontMetrics().height() + 4
+        rows = min(max(self.count(), 2), 5)
+        self.setFixedHeight(rows * row + 2 * self.frameWidth() + 2)
 
     @staticmethod
     def _label(name: str, documents: int) -> str:

@@ -95,7 +95,6 @@ class DocumentsPane(QWidget):
         head.addWidget(self.settings_button)
 
         self.libraries = LibraryList()
-        self.libraries.setMaximumHeight(110)
         self.libraries.current_library_changed.connect(self._on_library_selected)
         self.libraries.active_libraries_changed.connect(self.active_libraries_changed)
         self.new_library_button = _button("New", "New library")
@@ -111,7 +110,7 @@ class DocumentsPane(QWidget):
         for b in (self.new_library_button, self.rename_library_button, self.delete_library_button):
             lib_head.addWidget(b)
         self.libraries_hint = QLabel("Ticked libraries are searched when you ask.")
-        self.libraries_hint.setStyleSheet("color: palette(mid); font-size: 11px;")
+        self.libraries_hint.setStyleSheet("color: palette(placeholder-text); font-size: 11px;")
 
         # -- adding
         self.add_files_button = QPushButton("Add PDFs…")
