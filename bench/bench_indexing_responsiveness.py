@@ -13,6 +13,8 @@ load, since other processes on a small machine distort the figures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import os
 import random
 import statistics
@@ -36,7 +38,7 @@ _WORDS = (
     "signal winter summer village museum cottage rope anchor lens oil mirror tower stair "
     "island reef current northern southern century visitor record logbook weather wind "
     "rain fog night morning repair engineer council budget report survey"
-).split()
+).split(" ")
 
 
 def make_pdf(path: Path, pages: int) -> Path:
@@ -46,7 +48,7 @@ def make_pdf(path: Path, pages: int) -> Path:
     rng = random.Random(7)
     doc = pymupdf.open()
     for n in range(1, pages + 1):
-        sentences = []
+        sentences: list[str] = []
         while sum(len(s) for s in sentences) < 2000:
             words = rng.choices(_WORDS, k=rng.randint(8, 18))
             sentences.append(" ".join(words).capitalize() + ".")
@@ -66,17 +68,13 @@ def _machine_load() -> dict[str, Any]:
     others = 0.0
     procs = list(psutil.process_iter(["pid"]))
     for p in procs:
-        try:
+        with contextlib.suppress(psutil.Error):
             p.cpu_percent(None)
-        except psutil.Error:
-            pass
     time.sleep(1.0)
     for p in procs:
-        try:
+        with contextlib.suppress(psutil.Error):
             if p.pid != me:
                 others += p.cpu_percent(None)
-        except psutil.Error:
-            pass
     return {
         "cpus": os.cpu_count(),
         "loadavg_1m": round(os.getloadavg()[0], 2),
@@ -174,7 +172,7 @@ def run() -> dict[str, Any]:
             loop.run_until_complete(engine.close())
         window.close()
 
-    gaps = [(b, (b - a) * 1000 - PROBE_MS) for a, b in zip(ticks, ticks[1:], strict=False)]
+    gaps = [(b, (b - a) * 1000 - PROBE_MS) for a, b in itertools.pairwise(ticks)]
     split = facts.pop("first_embedding")
     facts.pop("t0")
 
