@@ -33,12 +33,13 @@ BAR_MS = 50.0
 PROBE_MS = 5
 QUESTION = "What does the report say about the harbour lighthouses and their keepers?"
 
-_WORDS = (
+_VOCABULARY = (
     "harbour lighthouse keeper lamp storm coast channel fishing boat tide chart beacon "
     "signal winter summer village museum cottage rope anchor lens oil mirror tower stair "
     "island reef current northern southern century visitor record logbook weather wind "
     "rain fog night morning repair engineer council budget report survey"
-).split(" ")
+)
+_WORDS = _VOCABULARY.split()
 
 
 def make_pdf(path: Path, pages: int) -> Path:
