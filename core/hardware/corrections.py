@@ -33,7 +33,7 @@ def parse_buffer_sizes(log: str) -> dict[str, int]:
     """Buffer sizes in bytes from llama.cpp's load log, keyed ``"<device> <kind>"``.
 
     Also adds the totals ``weights``, ``kv``, ``compute``, ``output`` (all
-    devices) and ``gpu`` (everything not on a CPU buffer). A buffer that is
+    devices) and ``gpu`` (everything not in a CPU or pinned ``*_Host`` buffer). A buffer that is
     logged twice (one per sequence or per KV group, e.g. Gemma's global and
     sliding-window caches) is summed.
     """
@@ -44,7 +44,8 @@ def parse_buffer_sizes(log: str) -> dict[str, int]:
         key = f"{m.group('dev')} {m.group('kind')}"
         out[key] = out.get(key, 0) + n
         totals[_KIND[m.group("kind")]] += n
-        if not m.group("dev").upper().startswith("CPU"):
+        dev = m.group("dev").upper()
+        if not dev.startswith("CPU") and not dev.endswith("_HOST"):  # CUDA_Host: pinned RAM
             totals["gpu"] += n
     if out:
         out.update(totals)

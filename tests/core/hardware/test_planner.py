@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from core.hardware.detect import HardwareInfo, simulated_hardware
@@ -233,8 +235,7 @@ def test_more_memory_never_gives_fewer_layers_or_less_context(arch: Arch) -> Non
     apple = [
         plan(shape, simulated_hardware(gpu_vendor="apple", ram_gb=r), LONG) for r in range(4, 65, 2)
     ]
-    for a, b in zip(apple, apple[1:], strict=False):
-        assert (b.n_gpu_layers, b.n_ctx) >= (a.n_gpu_layers, a.n_ctx)
+    for a, b in itertools.pairwise(apple):
         assert b.n_gpu_layers >= a.n_gpu_layers and b.n_ctx >= a.n_ctx
 
 

@@ -1,0 +1,92 @@
+"""The estimate for the starter model against what llama.cpp really allocates."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.hardware.corrections import CorrectionStore, parse_buffer_sizes
+from core.hardware.detect import simulated_hardware
+from core.hardware.model_shape import read_model_shape
+from core.hardware.planner import estimate_config, plan
+
+MIB = 1024**2
+
+LOAD = """
+import sys, llama_cpp
+path, n_ctx, kv = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+kw = {} if kv == "f16" else {"flash_attn": True, "type_k": 8, "type_v": 8}  # 8 = GGML_TYPE_Q8_0
+llama_cpp.Llama(path, n_ctx=n_ctx, n_batch=512, n_ubatch=512, n_threads=2, n_gpu_layers=0,
+                verbose=True, **kw)
+"""
+
+# recorded from a real load (llama-cpp-python 0.3.36, CPU, n_ctx 8192)
+RECORDED_LOG = """\
+load_tensors:   CPU_Mapped model buffer size =   235.16 MiB
+load_tensors:   CPU_REPACK model buffer size =    12.66 MiB
+llama_context:        CPU  output buffer size =     1.00 MiB
+llama_kv_cache:        CPU KV buffer size =    24.00 MiB
+llama_kv_cache:        CPU KV buffer size =   120.00 MiB
+sched_reserve:        CPU compute buffer size =   514.50 MiB
+~llama_context:        CPU compute buffer size is 514.5020 MiB, matches expectation of 514.5020 MiB
+"""
+
+
+def test_parse_buffer_sizes() -> None:
+    sizes = parse_buffer_sizes(RECORDED_LOG)
+    assert sizes["CPU_Mapped model"] == int(235.16 * MIB)
+    assert sizes["CPU KV"] == 144 * MIB  # Gemma's global and sliding-window caches, summed
+    assert sizes["weights"] == int(235.16 * MIB) + int(12.66 * MIB)
+    assert sizes["compute"] == int(
+        514.5 * MIB
+    )  # the "is ... matches expectation" line is not a second buffer
+    assert sizes["gpu"] == 0
+    cuda = parse_buffer_sizes(
+        "load_tensors:        CUDA0 model buffer size =  4403.49 MiB\n"
+        "llama_kv_cache:      CUDA0 KV buffer size =  1024.00 MiB\n"
+        "sched_reserve:      CUDA0 compute buffer size =   560.00 MiB\n"
+        "sched_reserve:  CUDA_Host compute buffer size =    24.01 MiB\n"
+    )
+    assert cuda["gpu"] == int(4403.49 * MIB) + 1024 * MIB + 560 * MIB
+    assert cuda["compute"] == 560 * MIB + int(24.01 * MIB)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kv", ["f16", "q8_0"])
+def test_estimate_matches_a_real_cpu_load(starter_gguf: Path, kv: str, tmp_path: Path) -> None:
+    shape = read_model_shape(starter_gguf)
+    hw = simulated_hardware(gpu_vendor="none", ram_gb=16)
+    p = plan(shape, hw)
+    assert (p.fit, p.n_gpu_layers, p.n_ctx) == ("cpu", 0, 8192)
+    est = estimate_config(shape, hw, n_gpu_layers=0, n_ctx=p.n_ctx, kv_type=kv)
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD, str(starter_gguf), str(p.n_ctx), kv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    real = parse_buffer_sizes(proc.stderr)
+    real_total = real["weights"] + real["kv"] + real["compute"] + real["output"]
+    est_total = est.weights_bytes + est.kv_bytes + est.compute_bytes
+    print(
+        f"\n{kv}: estimate {est_total / MIB:.1f} MiB (weights {est.weights_bytes / MIB:.1f}, "
+        f"KV {est.kv_bytes / MIB:.1f}, compute {est.compute_bytes / MIB:.1f}); llama.cpp "
+        f"{real_total / MIB:.1f} MiB (weights {real['weights'] / MIB:.1f}, "
+        f"KV {real['kv'] / MIB:.1f}, "
+        f"compute+output {(real['compute'] + real['output']) / MIB:.1f})"
+    )
+    assert abs(est_total - real_total) / real_total < 0.15
+    assert abs(est.kv_bytes - real["kv"]) / real["kv"] < 0.15
+    assert abs(est.weights_bytes - real["weights"]) / real["weights"] < 0.15
+
+    # the correction learnt from this load makes the next estimate for this model exact-ish
+    store = CorrectionStore(tmp_path / "corrections.json")
+    corr = store.record(starter_gguf, est, real)
+    assert store.get(starter_gguf) == corr
+    again = estimate_config(shape, hw, n_gpu_layers=0, n_ctx=p.n_ctx, kv_type=kv, correction=corr)
+    again_total = again.weights_bytes + again.kv_bytes + again.compute_bytes
+    assert abs(again_total - real_total) / real_total < 0.01
