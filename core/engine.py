@@ -573,15 +573,20 @@ class Engine:
             history = stored
         # failed or empty answers are not part of what the model is shown
         past = [m.as_message() for m in history if m.content.strip() and m.status != "failed"]
-        loaded = getattr(self, "loaded_model", None)
-        model_name = model or (loaded.record.id if loaded is not None and loaded.record else None)
+        system = [Message("system", conv.system_prompt)] if conv.system_prompt.strip() else []
         if libraries:
-            library: str | list[str] = libraries[0] if len(libraries) == 1 else list(libraries)
-            events = self.ask(question, library=library, model=model, history=past)
+            # a leading system message in the history is the conversation's system prompt
+            library = libraries[0] if len(libraries) == 1 else list(libraries)
+            events = self.ask(question, library=library, model=model, history=[*system, *past])
         else:
-            messages = [Message("system", conv.system_prompt)] if conv.system_prompt.strip() else []
-            messages += [*past, Message("user", question)]
+            messages = [*system, *past, Message("user", question)]
             events = self.chat(messages, model=model, sampling=sampling)
+        def model_name() -> str | None:
+            loaded = self.loaded_model
+            if loaded is None:
+                return model
+            return loaded.record.id if loaded.record is not None else loaded.path
+
         async for ev in record_answer(store, conversation_id, events, model=model_name):
             yield ev
 
