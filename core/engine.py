@@ -20,7 +20,9 @@ from core.errors import LecternError, ModelNotFoundError, UsageError
 from core.events import Done, Event, Failed, Progress, Sources, Token
 from core.executors import run_blocking
 from core.hardware.detect import HardwareInfo
+from core.hardware.ladder import Threads, build_ladder
 from core.hardware.planner import Plan
+from core.hardware.corrections import normalize_reported
 from core.hardware.service import HardwareService, plan_options, resolve_model
 from core.models import hub
 from core.models.catalog import CatalogEntry, shipped_catalog
@@ -112,27 +114,24 @@ class Engine:
             raise
 
     def load_config_for(self, path: str, record: ModelRecord | None) -> list[LoadConfig]:
-        """The configurations to try, in order, to load ``path`` (a CPU default for now)."""
+        """The configurations to try, in order, to load ``path`` (the load ladder).
+
+        First the planner's choice for this machine (GPU layers, context, KV
+        cache; see core/hardware/planner.py), then fewer GPU layers, a shorter
+        context, and the CPU alone (core/hardware/ladder.py).
+        """
         gen = self.settings.generation
         overrides = record.overrides if record else {}
         threads = gen.n_threads or default_threads()
-        ctx_model = record.context_length if record else None
-        if ctx_model is None:
-            ctx_model = read_info(Path(path)).context_length
-        n_ctx = int(overrides.get("n_ctx") or gen.n_ctx or min(ctx_model or 8192, 8192))  # type: ignore[call-overload]
         template = overrides.get("chat_template")
-        return [
-            LoadConfig(
-                model_path=path,
-                n_ctx=n_ctx,
-                n_gpu_layers=0,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_batch=512,
-                n_ubatch=512,
-                chat_template=template if isinstance(template, str) else None,
-            )
-        ]
+        hw = self.hardware_service.detect()
+        plan, _shape = self.hardware_service.plan_file(path, hw, plan_options(gen, overrides))
+        return build_ladder(
+            plan,
+            path,
+            Threads(n_threads=threads, n_threads_batch=threads),
+            template if isinstance(template, str) else None,
+        )
 
     def load_model_sync(self, model: str | None = None) -> LoadedModel:
         """Blocking :meth:`load_model`."""
@@ -414,30 +413,22 @@ class Engine:
             context_length=context_length,
         ).fit
 
-    def record_load_memory(
-        self,
-        path: str | Path,
-        *,
-        n_gpu_layers: int,
-        n_ctx: int,
-        kv_type: str,
-        offload_kqv: bool,
-        reported: dict[str, int],
-    ) -> None:
+    def record_load_memory(self, loaded: LoadedModel) -> None:
         """After a real load: keep llama.cpp's buffer sizes vs the estimate for this model.
 
-        ``reported`` is :func:`core.hardware.corrections.parse_buffer_sizes` of the load
-        log. Never raises: a correction is an optimisation, not a requirement.
+        The next plan for the same file is corrected by the ratios. Never
+        raises: a correction is an optimisation, not a requirement.
         """
+        cfg = loaded.config
         try:
             self.hardware_service.record_load(
-                path,
+                loaded.path,
                 self.hardware_service.detect(),
-                n_gpu_layers=n_gpu_layers,
-                n_ctx=n_ctx,
-                kv_type=kv_type,
-                offload_kqv=offload_kqv,
-                reported=reported,
+                n_gpu_layers=loaded.n_gpu_layers,
+                n_ctx=loaded.n_ctx,
+                kv_type=cfg.type_k,
+                offload_kqv=cfg.offload_kqv,
+                reported=normalize_reported(loaded.memory),
             )
         except (LecternError, OSError, ValueError):
             pass

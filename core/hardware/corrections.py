@@ -4,10 +4,16 @@ When llama.cpp loads a model it logs each buffer it allocates
 (``CPU_Mapped model buffer size = 241.52 MiB``, ``CUDA0 KV buffer size =
 ...``, ``CPU compute buffer size = ...``). :func:`parse_buffer_sizes` reads
 those lines; :class:`CorrectionStore` keeps, per model file, the ratio of
-what llama.cpp reported to what the planner estimated for the weights, the
-KV cache and the compute buffer, and the planner multiplies its next
-estimate for that model by them. Ratios are clamped to 0.5-2.0 so that one
-odd load cannot make a model look absurdly large or small.
+what llama.cpp reported to what the planner estimated for the weights and
+the compute buffer, and the planner multiplies its next estimate for that
+model by them. Ratios are clamped to 0.5-2.0 so that one odd load cannot
+make a model look absurdly large or small.
+
+The KV cache is not corrected: its size is exact arithmetic (cells × heads
+× head size × bytes, the same formula llama.cpp uses, checked against real
+loads to the byte), so a differing report means the report is incomplete
+(e.g. one of Gemma's two caches missing), not that the estimate is wrong.
+The observed ratio is stored as ``kv_observed`` for diagnosis.
 """
 
 from __future__ import annotations
@@ -99,9 +105,9 @@ class CorrectionStore:
         self, path: str | Path, estimate: MemoryEstimate, reported: dict[str, int]
     ) -> Correction:
         """Store reported/estimated ratios for this model (estimate made without correction)."""
+        kv_ratio = _ratio(reported.get("kv", 0), estimate.kv_bytes)
         corr = Correction(
             weights=_ratio(reported.get("weights", 0), estimate.weights_bytes),
-            kv=_ratio(reported.get("kv", 0), estimate.kv_bytes),
             compute=_ratio(
                 reported.get("compute", 0) + reported.get("output", 0), estimate.compute_bytes
             ),
@@ -109,6 +115,7 @@ class CorrectionStore:
         data = self._read()
         data[model_key(path)] = {
             **asdict(corr),
+            "kv_observed": kv_ratio,
             "reported": {k: reported[k] for k in ("weights", "kv", "compute") if k in reported},
             "estimated": {
                 "weights": estimate.weights_bytes,
@@ -119,3 +126,23 @@ class CorrectionStore:
         }
         atomic_write_text(self.file, json.dumps(data, indent=2))
         return corr
+
+
+def normalize_reported(memory: dict[str, int]) -> dict[str, int]:
+    """Totals (``weights``, ``kv``, ``compute``, ``output``) from either memory report.
+
+    Accepts :func:`parse_buffer_sizes`' dict or the chat worker's
+    (``"model:CPU_Mapped"``, ``"kv:CPU"``... plus ``weights_bytes`` totals).
+    """
+    if "weights" in memory:
+        return dict(memory)
+    out = {"weights": 0, "kv": 0, "compute": 0, "output": 0, "gpu": 0}
+    kinds = {"model": "weights", "kv": "kv", "rs": "kv", "compute": "compute", "output": "output"}
+    for key, n in memory.items():
+        kind, sep, dev = key.partition(":")
+        if not sep or kind.lower() not in kinds:
+            continue
+        out[kinds[kind.lower()]] += n
+        if not dev.upper().startswith("CPU") and not dev.upper().endswith("_HOST"):
+            out["gpu"] += n
+    return out

@@ -90,3 +90,4 @@ def test_estimate_matches_a_real_cpu_load(starter_gguf: Path, kv: str, tmp_path:
     again = estimate_config(shape, hw, n_gpu_layers=0, n_ctx=p.n_ctx, kv_type=kv, correction=corr)
     again_total = again.weights_bytes + again.kv_bytes + again.compute_bytes
     assert abs(again_total - real_total) / real_total < 0.01
+    assert corr.kv == 1.0 and again.kv_bytes == est.kv_bytes == real["kv"]  # exact, not corrected
