@@ -8,6 +8,7 @@ responsive. Services are created lazily: opening an engine loads no model.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -19,10 +20,10 @@ from core.chat.service import ChatService, LoadedModel
 from core.errors import LecternError, ModelNotFoundError, UsageError
 from core.events import Done, Event, Failed, Progress, Sources, Token
 from core.executors import run_blocking
+from core.hardware.corrections import normalize_reported
 from core.hardware.detect import HardwareInfo
 from core.hardware.ladder import Threads, build_ladder
 from core.hardware.planner import Plan
-from core.hardware.corrections import normalize_reported
 from core.hardware.service import HardwareService, plan_options, resolve_model
 from core.models import hub
 from core.models.catalog import CatalogEntry, shipped_catalog
@@ -420,7 +421,7 @@ class Engine:
         raises: a correction is an optimisation, not a requirement.
         """
         cfg = loaded.config
-        try:
+        with contextlib.suppress(LecternError, OSError, ValueError):
             self.hardware_service.record_load(
                 loaded.path,
                 self.hardware_service.detect(),
@@ -430,9 +431,6 @@ class Engine:
                 offload_kqv=cfg.offload_kqv,
                 reported=normalize_reported(loaded.memory),
             )
-        except (LecternError, OSError, ValueError):
-            pass
-
 
     # -- conversations (desktop chat) ----------------------------------------
     @property
