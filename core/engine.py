@@ -23,6 +23,7 @@ from core.executors import run_blocking
 from core.hardware.corrections import normalize_reported
 from core.hardware.detect import HardwareInfo
 from core.hardware.ladder import Threads, build_ladder
+from core.hardware.measure import measure_speed
 from core.hardware.planner import Plan
 from core.hardware.service import HardwareService, plan_options, resolve_model
 from core.models import hub
@@ -413,6 +414,16 @@ class Engine:
             quantization=quantization,
             context_length=context_length,
         ).fit
+
+    def measure_speed(
+        self, model: str | None = None, seconds: float = 20.0
+    ) -> AsyncIterator[Event]:
+        """Let ``model`` (default: the usual one) write for ``seconds`` and report its speed.
+
+        Yields ``Progress`` ("load", then "measure") and one
+        :class:`~core.hardware.measure.SpeedMeasured` or ``Failed``.
+        """
+        return measure_speed(self, model=model, seconds=seconds)
 
     def record_load_memory(self, loaded: LoadedModel) -> None:
         """After a real load: keep llama.cpp's buffer sizes vs the estimate for this model.

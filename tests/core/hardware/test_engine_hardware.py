@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from core.engine import Engine
+from core.events import Progress
 from core.hardware.detect import simulated_hardware
+from core.hardware.measure import SpeedMeasured
 from core.models.starter import STARTER_MODEL_ID
 
 
@@ -69,5 +71,14 @@ async def test_load_ladder_and_correction_from_a_real_load(
         assert entry["kv"] == 1.0 and entry["kv_observed"] > 0
         corrected = engine.plan_model_sync(starter_gguf)
         assert corrected.n_ctx == plan.n_ctx  # a small correction changes no decision here
+
+        # the wizard's speed measurement, shortened: real tokens from the loaded model
+        events = [ev async for ev in engine.measure_speed(str(starter_gguf), seconds=1.0)]
+        result = events[-1]
+        assert isinstance(result, SpeedMeasured), events[-1]
+        assert result.tokens > 5 and result.decode_tps > 0 and result.prefill_tps > 0
+        assert result.seconds < 10  # it was stopped, not left to write 32k tokens
+        assert any(isinstance(e, Progress) and e.task == "measure" for e in events)
+        assert "tokens/s" in result.in_words()
     finally:
         await engine.close()
