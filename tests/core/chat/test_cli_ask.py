@@ -1,0 +1,36 @@
+"""``lectern ask --no-library --json`` on the real starter model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+
+
+def test_ask_json(starter_data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(
+        [
+            "--data-dir",
+            str(starter_data_dir),
+            "ask",
+            "What is the capital of France?",
+            "--no-library",
+            "--json",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    out = json.loads(captured.out)
+    assert set(out) == {"answer", "sources", "stats"}
+    assert out["answer"].strip() and out["sources"] == []
+    assert set(out["stats"]) == {
+        "ttft_s",
+        "prompt_tokens",
+        "prefill_tps",
+        "completion_tokens",
+        "decode_tps",
+    }
+    assert out["stats"]["prompt_tokens"] > 0 and out["stats"]["completion_tokens"] > 0
