@@ -8,18 +8,21 @@ responsive. Services are created lazily: opening an engine loads no model.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from core.chat.load_config import LoadConfig, default_threads
 from core.chat.protocol import GenerateRequest, Sampling
 from core.chat.service import ChatService, LoadedModel
-from core.errors import LecternError, ModelNotFoundError, UsageError
+from core.documents.library import DocumentRecord, LibraryInfo
+from core.documents.service import DocumentService
+from core.errors import DocumentError, LecternError, ModelNotFoundError, UsageError
 from core.events import Done, Event, Failed, Progress, Sources, Token
-from core.executors import run_blocking
+from core.executors import executor, run_blocking
 from core.hardware.corrections import normalize_reported
 from core.hardware.detect import HardwareInfo
 from core.hardware.ladder import Threads, build_ladder
@@ -35,6 +38,7 @@ from core.models.importer import DiscoveredModel, discover, import_model
 from core.models.registry import ModelRecord, ModelRegistry
 from core.models.starter import ensure_starter_embedder, ensure_starter_model
 from core.paths import DataPaths, resolve_data_dir
+from core.retrieval.grounding import Retrieval
 from core.settings import (
     GenerationSettings,
     Settings,
@@ -260,6 +264,105 @@ class Engine:
         return events()
 
     # -- documents and retrieval (document library) -------------------------
+    @property
+    def documents(self) -> DocumentService:
+        """The document library service (created on first use; loads nothing yet)."""
+        svc: DocumentService | None = self.__dict__.get("_documents")
+        if svc is None:
+            svc = self.__dict__["_documents"] = DocumentService(
+                self.paths, lambda: self.settings.retrieval, self._embedder_folder
+            )
+        return svc
+
+    def _embedder_folder(self) -> Path:
+        name = self.settings.retrieval.embedder
+        if name.startswith("starter:"):
+            return self.starter_embedder_path()
+        folder = Path(name).expanduser()
+        if not folder.is_dir():
+            raise DocumentError(
+                f"The embedding model folder {folder} does not exist.",
+                hint="choose another embedder in Settings → Retrieval",
+            )
+        return folder
+
+    def _stream_ingest(
+        self, work: Callable[[Callable[[Event], None]], object]
+    ) -> AsyncIterator[Event]:
+        """Run blocking ingestion ``work(emit)`` in the "ingest" executor, yielding its events."""
+
+        async def events() -> AsyncGenerator[Event, None]:
+            loop = asyncio.get_running_loop()
+            queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+            def emit(ev: Event) -> None:
+                loop.call_soon_threadsafe(queue.put_nowait, ev)
+
+            def run() -> None:
+                try:
+                    work(emit)
+                except LecternError as exc:
+                    emit(Failed(exc))
+                finally:
+                    loop.call_soon_threadsafe(queue.put_nowait, None)
+
+            fut = loop.run_in_executor(executor("ingest"), run)
+            try:
+                while (ev := await queue.get()) is not None:
+                    yield ev
+            finally:
+                if not fut.done():
+                    self.documents.cancel_indexing()
+                await asyncio.shield(fut)
+
+        return events()
+
+    def index(self, paths: Sequence[str | Path], library: str = "default") -> AsyncIterator[Event]:
+        """Add PDFs and folders (recursing for *.pdf) to ``library`` (created if missing).
+
+        Yields ``DocumentStatus`` events, then one ``IndexSummary`` (or ``Failed``).
+        Documents left half-done by an interrupted run are finished too.
+        """
+        return self._stream_ingest(lambda emit: self.documents.index(paths, library, emit))
+
+    def cancel_indexing(self) -> None:
+        """Stop indexing after the current batch (thread-safe); the next run resumes."""
+        self.documents.cancel_indexing()
+
+    def reindex(self, library: str, file_or_path: str | None = None) -> AsyncIterator[Event]:
+        """Index one document (or the whole library) again, e.g. after changing the embedder."""
+        return self._stream_ingest(lambda emit: self.documents.reindex(library, file_or_path, emit))
+
+    async def list_libraries(self) -> list[LibraryInfo]:
+        """All libraries with document and chunk counts and their embedder."""
+        return await run_blocking("search", self.documents.list_libraries)
+
+    async def create_library(self, name: str) -> None:
+        """Make an empty library."""
+        await run_blocking("ingest", self.documents.create_library, name)
+
+    async def rename_library(self, old: str, new: str) -> None:
+        await run_blocking("ingest", self.documents.rename_library, old, new)
+
+    async def delete_library(self, name: str) -> None:
+        """Delete a library and its index (the PDFs themselves are never touched)."""
+        await run_blocking("ingest", self.documents.delete_library, name)
+
+    async def list_documents(self, library: str = "default") -> list[DocumentRecord]:
+        """The documents of a library with their state."""
+        return await run_blocking("search", self.documents.list_documents, library)
+
+    async def remove_document(self, file_or_path: str, library: str = "default") -> None:
+        """Remove a document (by path or file name) from a library."""
+        await run_blocking("ingest", self.documents.remove_document, file_or_path, library)
+
+    async def search(self, query: str, library: str = "default", k: int = 6) -> list[Passage]:
+        """The ``k`` best passages (one per page), best first."""
+        return await run_blocking("search", self.documents.search, query, library, k)
+
+    async def retrieve_for_question(self, question: str, library: str | Sequence[str]) -> Retrieval:
+        """Passages to answer from, and whether the library covers the question at all."""
+        return await run_blocking("search", self.documents.retrieve, question, library)
 
     # -- model catalog, Hub search and downloads (models) --------------------
     @property
@@ -581,6 +684,7 @@ class Engine:
         else:
             messages = [*system, *past, Message("user", question)]
             events = self.chat(messages, model=model, sampling=sampling)
+
         def model_name() -> str | None:
             loaded = self.loaded_model
             if loaded is None:
@@ -592,6 +696,9 @@ class Engine:
 
     async def close(self) -> None:
         """Release resources (worker processes, open stores)."""
+        documents = self.__dict__.pop("_documents", None)
+        if documents is not None:
+            await run_blocking("ingest", documents.close)
         chat = self.__dict__.pop("_chat_service", None)
         if chat is not None:
             await run_blocking("chat-load", chat.close)

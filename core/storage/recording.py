@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from core.errors import LecternError
 from core.events import Done, Event, Failed, Sources, Token
@@ -35,7 +35,7 @@ async def record_answer(
     conversation_id: str,
     events: AsyncIterator[Event],
     *,
-    model: str | None = None,
+    model: str | Callable[[], str | None] | None = None,
     save_interval_s: float = SAVE_INTERVAL_S,
 ) -> AsyncIterator[Event]:
     """Pass ``events`` through, persisting the answer they carry.
@@ -60,7 +60,7 @@ async def record_answer(
             "".join(text),
             status="streaming",
             sources=sources,
-            model=model,
+            model=model() if callable(model) else model,
         )
 
     try:

@@ -8,9 +8,10 @@ from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
 
 class Composer(QPlainTextEdit):
-    """Emits ``submitted`` on Ctrl+Enter (Cmd+Enter on macOS)."""
+    """Emits ``submitted`` on Ctrl+Enter (Cmd+Enter on macOS), ``escaped`` on Esc."""
 
     submitted = Signal()
+    escaped = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -25,5 +26,8 @@ class Composer(QPlainTextEdit):
             event.modifiers() & Qt.KeyboardModifier.ControlModifier
         ):
             self.submitted.emit()
+            return
+        if event.key() == Qt.Key.Key_Escape:
+            self.escaped.emit()
             return
         super().keyPressEvent(event)

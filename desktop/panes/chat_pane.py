@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from core.events import Done, Event, Failed, Progress, Sources, Token
 from core.settings import GenerationSettings
 from core.storage.conversations import Conversation, MessageStored, StoredMessage
-from core.types import Passage
+from core.types import Passage, Role
 from desktop.bridge import EngineBridge
 from desktop.chat.composer import Composer
 from desktop.chat.conversation_list import ConversationList
@@ -126,6 +126,7 @@ class ChatPane(QWidget):
         layout.addWidget(split)
 
         self.input.submitted.connect(self.send)
+        self.input.escaped.connect(self.escape)
         self.send_button.clicked.connect(self.send)
         self.stop_button.clicked.connect(self.stop)
         self.system_button.clicked.connect(self._edit_current_system_prompt)
@@ -190,7 +191,7 @@ class ChatPane(QWidget):
         self._cancel_edit()
         if editing is not None and editing.message_id is not None and self.conversation:
             self.transcript.remove_from(editing)
-            self._user_view = self.transcript.add("user", text)
+            self._user_view = self._add_view("user", text)
             events = self.engine.edit_and_resend(
                 self.conversation.id,
                 editing.message_id,
@@ -200,7 +201,7 @@ class ChatPane(QWidget):
                 sampling=self.sampling,
             )
         else:
-            self._user_view = self.transcript.add("user", text)
+            self._user_view = self._add_view("user", text)
             events = self._new_turn(text)
         self._start_answer(events)
 
@@ -351,9 +352,8 @@ class ChatPane(QWidget):
     def _start_answer(self, events: AsyncIterator[Event]) -> None:
         for v in self.transcript.views:
             v.regenerate_button.hide()
-        view = self.transcript.add("assistant", "")
+        view = self._add_view("assistant", "")
         view.set_status("Thinking…")
-        self._connect_view(view)
         self._answer_view = view
         self._first_token_at = None
         self.send_button.setEnabled(False)
@@ -380,7 +380,12 @@ class ChatPane(QWidget):
             if ev.message.role == "user":
                 if self._user_view is not None:
                     self._user_view.message_id = ev.message.id
-                self.refresh_conversations()
+                # the first message names the conversation: show the new title
+                self.bridge.submit(
+                    "chat-title",
+                    self.engine.get_conversation(ev.message.conversation_id),
+                    on_done=self._conversation_updated,
+                )
             elif view is not None:
                 view.message_id = ev.message.id
         elif isinstance(ev, Sources):
@@ -429,6 +434,11 @@ class ChatPane(QWidget):
             self.status_message.emit(f"{message} {hint}".strip())
 
     # -- showing conversations -------------------------------------------------
+    def _add_view(self, role: Role, text: str, message_id: int | None = None) -> MessageView:
+        view = self.transcript.add(role, text, message_id)
+        self._connect_view(view)
+        return view
+
     def _connect_view(self, view: MessageView) -> None:
         view.copy_requested.connect(self.copy_message)
         view.edit_requested.connect(self.edit_message)
@@ -447,8 +457,7 @@ class ChatPane(QWidget):
         for m in messages:
             if m.role == "system":
                 continue
-            view = self.transcript.add(m.role, m.content, m.id)
-            self._connect_view(view)
+            view = self._add_view(m.role, m.content, m.id)
             if m.role == "assistant":
                 view.set_sources(m.sources)
                 view.set_stats(m.stats, STATUS_NOTES.get(m.status, ""))

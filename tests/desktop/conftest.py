@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -44,3 +45,7 @@ def aqt(qapp: QApplication) -> Iterator[AsyncQt]:
         loop.run_until_complete(asyncio.sleep(0))
         loop.close()
         asyncio.set_event_loop(None)
+        # collect the test's Qt objects here, on the GUI thread: a collection that happens
+        # later in an executor thread would destroy them there ("Timers cannot be stopped
+        # from another thread")
+        gc.collect()
