@@ -678,6 +678,13 @@ class Engine:
         past = [m.as_message() for m in history if m.content.strip() and m.status != "failed"]
         system = [Message("system", conv.system_prompt)] if conv.system_prompt.strip() else []
         if libraries:
+            # only libraries that hold documents can ground an answer; none: plain chat
+            try:
+                counts = {i.name: i.documents for i in await self.list_libraries()}
+            except LecternError:
+                counts = {}
+            libraries = [name for name in libraries if counts.get(name, 0) > 0]
+        if libraries:
             # a leading system message in the history is the conversation's system prompt
             library = libraries[0] if len(libraries) == 1 else list(libraries)
             events = self.ask(question, library=library, model=model, history=[*system, *past])
