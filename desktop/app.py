@@ -17,6 +17,7 @@ def run_app(data_dir: str | None = None) -> int:
     from desktop.bridge import EngineBridge
     from desktop.errors import show_error
     from desktop.main_window import MainWindow
+    from desktop.wizard import install_wizard
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Lectern")
@@ -34,6 +35,7 @@ def run_app(data_dir: str | None = None) -> int:
     window = MainWindow(bridge)
     window.show()
     window.start()
+    install_wizard(window, bridge)  # Help → First-run wizard…; opens now on the first run
     with loop:
         loop.run_until_complete(closed.wait())
         loop.run_until_complete(engine.close())

@@ -107,15 +107,30 @@ def gpu_build_instructions(hw: HardwareInfo) -> str:
     pkg = "llama-cpp-python==" + (hw.llama.version or "0.3.36")
     if gpu is None:
         return ""
-    if gpu.vendor == "nvidia":
+    if getattr(sys, "frozen", False):
+        # a bundle carries its own llama.cpp; pip cannot replace it
+        return (
+            "This Lectern package contains a llama.cpp for the processor only. To use the "
+            "graphics card, install Lectern from its source code into a Python 3.11+ "
+            "environment (see the README) and rebuild llama.cpp there as follows.\n\n"
+            + _build_steps(
+                gpu.vendor, "python -m pip install --force-reinstall --no-cache-dir", pkg
+            )
+        )
+    return _build_steps(gpu.vendor, pip, pkg)
+
+
+def _build_steps(vendor: str, pip: str, pkg: str) -> str:
+    if vendor == "nvidia":
         return (
             "Your NVIDIA card needs a llama.cpp built with CUDA. Install the CUDA Toolkit "
             "(12.x, from developer.nvidia.com/cuda-downloads) and a C++ compiler, then run:\n\n"
             f'    CMAKE_ARGS="-DGGML_CUDA=on" {pip} --no-binary llama-cpp-python {pkg}\n\n'
-            'On Windows (PowerShell): $env:CMAKE_ARGS="-DGGML_CUDA=on" before the same '
-            "command. Restart Lectern afterwards."
+            "On Windows, in PowerShell:\n\n"
+            f'    $env:CMAKE_ARGS="-DGGML_CUDA=on"; & {pip} --no-binary llama-cpp-python {pkg}\n\n'
+            "Restart Lectern afterwards."
         )
-    if gpu.vendor == "amd":
+    if vendor == "amd":
         return (
             "Your AMD card needs a llama.cpp built with ROCm (HIP) or Vulkan. With ROCm 6 "
             "installed (rocm.docs.amd.com), run:\n\n"
@@ -124,7 +139,7 @@ def gpu_build_instructions(hw: HardwareInfo) -> str:
             f'    CMAKE_ARGS="-DGGML_VULKAN=on" {pip} --no-binary llama-cpp-python {pkg}\n\n'
             "Restart Lectern afterwards."
         )
-    if gpu.vendor == "apple":
+    if vendor == "apple":
         return (
             "On Apple Silicon llama.cpp uses Metal by default. This build was made without "
             "it; reinstall with:\n\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.events import Done, Event, Failed, Progress, Token
@@ -35,6 +36,7 @@ class SpeedMeasured(Event):
     ttft_s: float  # seconds to the first token (model already loaded)
     tokens: int
     seconds: float
+    stopped: bool = True  # stopped at the time limit (False: the model ended the answer itself)
 
     def in_words(self) -> str:
         """E.g. "about 12 words a second: faster than most people read"."""
@@ -88,9 +90,10 @@ def measure_speed(
                 n = stats.completion_tokens if stats and stats.completion_tokens else tokens
                 decode = stats.decode_tps if stats and stats.decode_tps else n / max(elapsed, 1e-9)
                 loaded = engine.loaded_model
-                name = (
-                    (loaded.record.name if loaded.record else loaded.path) if loaded else model
-                ) or "model"
+                if loaded is not None:
+                    name = loaded.record.name if loaded.record else Path(loaded.path).name
+                else:
+                    name = model or "the model"
                 yield SpeedMeasured(
                     model=name,
                     decode_tps=decode,
@@ -98,6 +101,7 @@ def measure_speed(
                     ttft_s=stats.ttft_s if stats else 0.0,
                     tokens=n,
                     seconds=elapsed,
+                    stopped=ev.cancelled,
                 )
                 return
 

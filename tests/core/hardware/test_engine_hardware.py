@@ -76,8 +76,8 @@ async def test_load_ladder_and_correction_from_a_real_load(
         events = [ev async for ev in engine.measure_speed(str(starter_gguf), seconds=1.0)]
         result = events[-1]
         assert isinstance(result, SpeedMeasured), events[-1]
-        assert result.tokens > 5 and result.decode_tps > 0 and result.prefill_tps > 0
-        assert result.seconds < 10  # it was stopped, not left to write 32k tokens
+        assert result.tokens >= 1 and result.decode_tps > 0 and result.prefill_tps > 0
+        assert result.stopped  # stopped at the time limit, not left to write 32k tokens
         assert any(isinstance(e, Progress) and e.task == "measure" for e in events)
         assert "tokens/s" in result.in_words()
     finally:
