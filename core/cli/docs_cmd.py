@@ -1,9 +1,225 @@
-"""``lectern docs ...`` commands (filled in by their issue)."""
+"""``lectern index``, ``docs list``, ``docs remove``, ``search`` and ``eval`` (SPEC §2).
+
+Progress (one line per document state) goes to stderr; results to stdout.
+A batch in which some files fail still exits 0: each failure is listed with
+its reason (in ``--json`` under ``failed``).
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import time
 from typing import Any
+
+from core.cli.output import open_engine, print_json, progress
+from core.documents.events import DocumentStatus, IndexSummary
+from core.engine import Engine
+from core.events import Event, Failed
+from core.retrieval.evaluation import judge, load_questions, metrics, per_file
 
 
 def register(sub: Any) -> None:
-    """Add this group's sub-commands to the parser."""
+    """Add the document commands to the parser."""
+    ix = sub.add_parser("index", help="add PDF files or folders to a document library")
+    ix.add_argument("paths", nargs="+", metavar="PATH")
+    ix.add_argument("--library", default="default", metavar="NAME", help="(default: default)")
+    ix.add_argument(
+        "--reindex", action="store_true", help="index the given documents (or all) again"
+    )
+    ix.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ix.set_defaults(func=cmd_index)
+
+    docs = sub.add_parser("docs", help="list or remove the documents of a library")
+    dsub = docs.add_subparsers(dest="docs_command", metavar="<action>", required=True)
+    ls = dsub.add_parser("list", help="documents and their state")
+    ls.add_argument("--library", default="default", metavar="NAME")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.set_defaults(func=cmd_list)
+    rm = dsub.add_parser("remove", help="remove a document (by file name or path)")
+    rm.add_argument("file", metavar="FILE")
+    rm.add_argument("--library", default="default", metavar="NAME")
+    rm.set_defaults(func=cmd_remove)
+    libs = dsub.add_parser("libraries", help="all libraries")
+    libs.add_argument("--json", action="store_true", help="print JSON")
+    libs.set_defaults(func=cmd_libraries)
+
+    se = sub.add_parser("search", help="search a document library")
+    se.add_argument("query", metavar="QUERY")
+    se.add_argument("--library", default="default", metavar="NAME")
+    se.add_argument("-k", type=int, default=6, metavar="N", help="passages (default 6)")
+    se.add_argument("--json", action="store_true", help="print JSON")
+    se.set_defaults(func=cmd_search)
+
+    ev = sub.add_parser("eval", help="measure retrieval on a question set (JSONL)")
+    ev.add_argument("qa", metavar="QA.jsonl")
+    ev.add_argument("--library", default="default", metavar="NAME")
+    ev.add_argument("-k", type=int, default=10, metavar="N", help="passages per question")
+    ev.add_argument("--json", action="store_true", help="print JSON")
+    ev.set_defaults(func=cmd_eval)
+
+
+def _check_k(k: int) -> None:
+    if not 1 <= k <= 100:
+        from core.errors import UsageError
+
+        raise UsageError("-k must be between 1 and 100.")
+
+
+class _Reporter:
+    """Prints one stderr line per document state change (embedding progress throttled)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[str, float]] = {}
+
+    def __call__(self, ev: Event) -> None:
+        if not isinstance(ev, DocumentStatus):
+            return
+        prev = self._last.get(ev.path)
+        now = time.monotonic()
+        if prev is not None and prev[0] == ev.state and now - prev[1] < 2.0:
+            return
+        self._last[ev.path] = (ev.state, now)
+        detail = ""
+        if ev.state == "failed":
+            detail = f": {ev.reason}"
+        elif ev.total:
+            detail = f" {ev.done}/{ev.total}"
+        progress(f"{ev.file}: {ev.state}{detail}")
+
+
+async def _index(args: argparse.Namespace) -> int:
+    engine = open_engine(args)
+    try:
+        report = _Reporter()
+        summary: IndexSummary | None = None
+        stream = (
+            engine.reindex(args.library, args.paths[0] if len(args.paths) == 1 else None)
+            if args.reindex
+            else engine.index(args.paths, args.library)
+        )
+        async for ev in stream:
+            if isinstance(ev, Failed):
+                raise ev.error
+            if isinstance(ev, IndexSummary):
+                summary = ev
+            else:
+                report(ev)
+        assert summary is not None
+        if args.json:
+            print_json(
+                {
+                    "indexed": summary.indexed,
+                    "unchanged": summary.unchanged,
+                    "failed": [{"file": f, "reason": r} for f, r in summary.failed],
+                }
+            )
+        else:
+            print(
+                f"{len(summary.indexed)} indexed, {len(summary.unchanged)} unchanged, "
+                f"{len(summary.failed)} failed"
+            )
+            for f, r in summary.failed:
+                print(f"failed: {f}: {r}")
+        return 130 if summary.cancelled else 0
+    finally:
+        await engine.close()
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    return asyncio.run(_index(args))
+
+
+async def _with_engine(args: argparse.Namespace, fn: Any) -> Any:
+    engine = open_engine(args)
+    try:
+        return await fn(engine)
+    finally:
+        await engine.close()
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    docs = asyncio.run(_with_engine(args, lambda e: e.list_documents(args.library)))
+    if args.json:
+        print_json(
+            [
+                {
+                    "file": d.file,
+                    "path": d.path,
+                    "state": d.state,
+                    "reason": d.reason,
+                    "pages": d.pages,
+                    "chunks": d.chunks,
+                    "sha256": d.sha256,
+                }
+                for d in docs
+            ]
+        )
+    else:
+        for d in docs:
+            why = f" ({d.reason})" if d.reason else ""
+            print(f"{d.state:<10} {d.pages:>5} p {d.chunks:>6} ch  {d.file}{why}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    asyncio.run(_with_engine(args, lambda e: e.remove_document(args.file, args.library)))
+    progress(f"removed {args.file}")
+    return 0
+
+
+def cmd_libraries(args: argparse.Namespace) -> int:
+    libs = asyncio.run(_with_engine(args, lambda e: e.list_libraries()))
+    if args.json:
+        print_json([lib.__dict__ for lib in libs])
+    else:
+        for lib in libs:
+            flag = "  (needs re-index)" if lib.needs_reindex else ""
+            print(f"{lib.name}: {lib.documents} documents, {lib.chunks} chunks{flag}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    _check_k(args.k)
+    hits = asyncio.run(_with_engine(args, lambda e: e.search(args.query, args.library, args.k)))
+    if args.json:
+        print_json([p.to_json() for p in hits])
+    else:
+        for i, p in enumerate(hits, 1):
+            text = " ".join(p.text.split())
+            print(f"[{i}] {p.file} p.{p.page} ({p.score:.3f})\n    {text[:300]}")
+    return 0
+
+
+def _evaluate(engine: Engine, path: str, library: str, k: int) -> dict[str, Any]:
+    questions = load_questions(path)
+    svc = engine.documents
+    results = []
+    for q in questions:
+        r = svc.retrieve(q.question, library, k)
+        results.append(judge(q, r.passages, r.covered))
+    return {
+        "metrics": metrics(results),
+        "per_file": per_file(results),
+        "results": [
+            {"id": r.question.id, "covered": r.covered, "hits": [p.to_json() for p in r.passages]}
+            for r in results
+        ],
+    }
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    _check_k(args.k)
+
+    async def run(engine: Engine) -> dict[str, Any]:
+        from core.executors import run_blocking
+
+        return await run_blocking("search", _evaluate, engine, args.qa, args.library, args.k)
+
+    out = asyncio.run(_with_engine(args, run))
+    if args.json:
+        print_json(out)
+    else:
+        for key, value in out["metrics"].items():
+            print(f"{key:<24} {value}")
+    return 0

@@ -1,0 +1,1 @@
+"""The document library: PDF extraction, chunking, embedding and the crash-safe store."""

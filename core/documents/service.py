@@ -1,0 +1,238 @@
+"""The document service behind the engine's "documents and retrieval" methods.
+
+Everything here is blocking; the engine runs it in its named executors
+("ingest" for indexing and other writes, "search" for queries) and streams
+ingestion events back to the event loop. It owns the extraction worker
+process, the shared embedder and the open library stores.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from core.documents.embedder import Embedder, _fingerprint, load_embedder
+from core.documents.events import DocumentStatus, IndexSummary
+from core.documents.extraction import Extractor
+from core.documents.library import (
+    ChunkingConfig,
+    DocumentRecord,
+    Indexer,
+    LibraryInfo,
+    LibraryManager,
+    document_records,
+    expand_paths,
+    remove_document,
+)
+from core.documents.store import LibraryStore
+from core.errors import DocumentError, UsageError
+from core.events import Event
+from core.paths import DataPaths
+from core.retrieval.grounding import Retrieval
+from core.retrieval.hybrid import HybridSearcher, SearchParams
+from core.settings import RetrievalSettings
+from core.types import Passage
+
+
+class DocumentService:
+    """Libraries, ingestion and search for one data directory."""
+
+    def __init__(
+        self,
+        paths: DataPaths,
+        settings: Callable[[], RetrievalSettings],
+        embedder_folder: Callable[[], Path],
+    ) -> None:
+        self.paths = paths
+        self._settings = settings
+        self._embedder_folder = embedder_folder
+        self.manager = LibraryManager(paths.libraries_dir)
+        self._extractor: Extractor | None = None
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+
+    # -- shared resources ---------------------------------------------------
+    @property
+    def settings(self) -> RetrievalSettings:
+        return self._settings()
+
+    def embedder(self) -> Embedder:
+        """The configured embedder, loaded once per process."""
+        folder = self._embedder_folder()
+        name = self.settings.embedder.removeprefix("starter:")
+        return load_embedder(folder, name)
+
+    def embedder_fingerprint(self) -> str:
+        """The configured embedder's identity without loading it."""
+        return _fingerprint(self._embedder_folder())
+
+    @property
+    def extractor(self) -> Extractor:
+        with self._lock:
+            if self._extractor is None:
+                self._extractor = Extractor()
+            return self._extractor
+
+    def chunking(self) -> ChunkingConfig:
+        s = self.settings
+        return ChunkingConfig(s.chunk_tokens, s.chunk_overlap_tokens)
+
+    def params(self) -> SearchParams:
+        return SearchParams(threshold=self.settings.relevance_threshold)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._extractor is not None:
+                self._extractor.close()
+                self._extractor = None
+        self.manager.close()
+
+    # -- libraries ----------------------------------------------------------
+    def _check_embedder(self, name: str, store: LibraryStore) -> None:
+        if store.embedder.fingerprint != self.embedder_fingerprint():
+            raise DocumentError(
+                f"The library '{name}' was indexed with another embedding model "
+                f"({store.embedder.name}).",
+                hint=f"re-index it (lectern index --library '{name}' --reindex, or Re-index in "
+                "the Documents pane) to search it with the current one",
+            )
+
+    def ensure_library(self, name: str) -> LibraryStore:
+        if not self.manager.exists(name):
+            self.manager.create(name, self.embedder().info, self.chunking())
+        return self.manager.store(name)
+
+    def list_libraries(self) -> list[LibraryInfo]:
+        fp = self.embedder_fingerprint()
+        out = []
+        for name in self.manager.names():
+            st = self.manager.store(name)
+            docs = st.query("SELECT count(*) FROM documents")[0][0]
+            out.append(
+                LibraryInfo(
+                    name,
+                    int(docs),
+                    st.chunk_count(),
+                    st.embedder.name,
+                    needs_reindex=st.embedder.fingerprint != fp,
+                )
+            )
+        return out
+
+    def create_library(self, name: str) -> None:
+        self.manager.create(name, self.embedder().info, self.chunking())
+
+    def rename_library(self, old: str, new: str) -> None:
+        self.manager.rename(old, new)
+
+    def delete_library(self, name: str) -> None:
+        self.manager.delete(name)
+
+    def list_documents(self, library: str) -> list[DocumentRecord]:
+        return document_records(self.manager.store(library))
+
+    def remove_document(self, file_or_path: str, library: str) -> list[str]:
+        store = self.manager.store(library)
+        with store.owned():
+            return remove_document(store, file_or_path)
+
+    # -- ingestion ----------------------------------------------------------
+    def cancel_indexing(self) -> None:
+        self._cancel.set()
+
+    def index(
+        self,
+        paths: Sequence[str | Path],
+        library: str,
+        emit: Callable[[Event], None],
+        *,
+        reindex: bool = False,
+    ) -> IndexSummary:
+        """Queue and index ``paths`` (and leftovers of an interrupted run); emits the summary."""
+        self._cancel.clear()
+        store = self.ensure_library(library)
+        with store.owned():
+            embedder = self.embedder()
+            if reindex:
+                self._reset_for_reindex(store, paths)
+            else:
+                self._check_embedder(library, store)
+            chunking = ChunkingConfig(**store.meta.get("chunking", self.chunking().to_json()))
+            indexer = Indexer(
+                library, store, embedder, self.extractor, chunking, emit, self._cancel
+            )
+            indexer.queue(expand_paths(paths))
+            indexer.process_pending()
+            summary = indexer.summary
+        emit(summary)
+        return summary
+
+    def _reset_for_reindex(self, store: LibraryStore, paths: Sequence[str | Path]) -> None:
+        """Drop the stored content of the given documents (all if none given) and queue them."""
+        docs = store.documents()
+        chosen = docs
+        if paths:
+            wanted = {str(p) for p in paths}
+            chosen = [d for d in docs if d["path"] in wanted or d["file"] in wanted]
+            if not chosen:
+                raise UsageError("No such document in this library: " + ", ".join(sorted(wanted)))
+        shas = {d["sha"] for d in chosen if d["sha"]}
+        if len(chosen) == len(docs):
+            shas |= {r[0] for r in store.query("SELECT sha FROM contents")}
+            store.set_embedder(self.embedder().info, self.chunking().to_json())
+        for d in chosen:
+            store.upsert_document(d["path"], d["file"], state="queued", reason="")
+        for sha in shas:
+            if store.content_state(sha) is not None:
+                store.remove_content(sha)
+
+    def reindex(
+        self, library: str, file_or_path: str | None, emit: Callable[[Event], None]
+    ) -> IndexSummary:
+        store = self.manager.store(library)
+        paths: list[str] = []
+        if file_or_path:
+            paths = [file_or_path]
+        with store.owned():
+            self._cancel.clear()
+            self._reset_for_reindex(store, paths)
+            embedder = self.embedder()
+            chunking = ChunkingConfig(**store.meta.get("chunking", self.chunking().to_json()))
+            indexer = Indexer(
+                library, store, embedder, self.extractor, chunking, emit, self._cancel
+            )
+            for d in store.documents():
+                if d["state"] == "queued":
+                    emit(DocumentStatus(library, d["path"], d["file"], "queued"))
+            indexer.process_pending(rehash=True)
+            summary = indexer.summary
+        emit(summary)
+        return summary
+
+    # -- search ---------------------------------------------------------------
+    def searcher(self, library: str) -> HybridSearcher:
+        store = self.manager.store(library)
+        self._check_embedder(library, store)
+        return HybridSearcher(store, self.embedder(), library)
+
+    def search(self, query: str, library: str, k: int) -> list[Passage]:
+        if not query.strip():
+            raise UsageError("The search query is empty.")
+        return self.searcher(library).search(query, k, self.params())
+
+    def retrieve(
+        self, question: str, libraries: str | Sequence[str], k: int | None = None
+    ) -> Retrieval:
+        names = [libraries] if isinstance(libraries, str) else list(libraries)
+        k = k or self.settings.top_k
+        params = self.params()
+        results = [self.searcher(n).retrieve(question, k, params) for n in names]
+        if len(results) == 1:
+            return results[0]
+        passages = sorted((p for r in results for p in r.passages), key=lambda p: -p.score)[:k]
+        return Retrieval(
+            passages,
+            any(r.covered for r in results),
+            max((r.relevance for r in results), default=0.0),
+        )

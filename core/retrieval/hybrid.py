@@ -1,0 +1,153 @@
+"""Hybrid search: dense vectors (Chroma) and BM25 keywords (FTS5), fused, one passage per page.
+
+Scoring (chosen by measurement on shared/eval, see the README): every
+candidate chunk gets ``cosine + keyword_weight × bm25 / best_bm25``; a chunk
+found only by BM25 is given the lowest cosine among the dense candidates
+(a lower bound, so it is not favoured over what the vectors saw). Results
+keep the best chunk of each page, so the top k cover k different pages, and
+each passage is widened by up to ``expand`` neighbouring chunks of the same
+page so that a sentence cut by a chunk boundary is whole in what the reader
+(and the model) sees.
+
+"Nothing relevant" is decided on the best cosine similarity among the
+candidates: below the library's relevance threshold the question is not
+covered by the documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.documents.embedder import Embedder
+from core.documents.store import ChunkRow, LibraryStore
+from core.retrieval.fts import match_expression
+from core.retrieval.grounding import Retrieval
+from core.types import Passage
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """Knobs of hybrid search; the defaults are the measured ones."""
+
+    candidates: int = 60  # from each of dense and BM25
+    keyword_weight: float = 0.3
+    expand: int = 1  # neighbouring chunks on each side, same page only
+    one_per_page: bool = True
+    threshold: float = 0.5  # best cosine below this: the library does not cover the question
+
+
+@dataclass(frozen=True)
+class Scored:
+    chunk: ChunkRow
+    score: float
+    dense: float
+
+
+def _merge_text(rows: Sequence[ChunkRow]) -> tuple[str, int, int]:
+    """Text of consecutive chunks of one page, overlaps removed, gaps kept as spaces.
+
+    The result has exactly ``char_end - char_start`` characters, so offsets into the
+    page text stay valid for highlighting.
+    """
+    rows = sorted(rows, key=lambda r: r.char_start)
+    text = rows[0].text
+    start, end = rows[0].char_start, rows[0].char_end
+    for r in rows[1:]:
+        if r.char_end <= end:
+            continue
+        if r.char_start >= end:
+            text += " " * (r.char_start - end) + r.text
+        else:
+            text += r.text[end - r.char_start :]
+        end = r.char_end
+    return text, start, end
+
+
+class HybridSearcher:
+    """Searches one library's store with one embedder."""
+
+    def __init__(self, store: LibraryStore, embedder: Embedder, library: str) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.library = library
+
+    def scored(self, query: str, params: SearchParams) -> list[Scored]:
+        """Candidate chunks, best first, with fused and dense scores."""
+        vector = self.embedder.embed_query(query)
+        dense = self.store.dense_search(vector, params.candidates)
+        keyword = self.store.keyword_search(match_expression(query), params.candidates)
+        rows = {r.id: r for r in self.store.chunks_by(ids=[i for i, _ in dense])}
+        by_rowid = {r.rowid: r for r in rows.values()}
+        missing = [rid for rid, _ in keyword if rid not in by_rowid]
+        for r in self.store.chunks_by(rowids=missing):
+            rows[r.id] = r
+            by_rowid[r.rowid] = r
+        dense_of = {cid: sim for cid, sim in dense if cid in rows}
+        floor = min(dense_of.values(), default=0.0)
+        scores = dict(dense_of)
+        if keyword:
+            top = max(s for _, s in keyword) or 1.0
+            for rid, s in keyword:
+                row = by_rowid.get(rid)
+                if row is None:
+                    continue  # removed between the two queries
+                base = scores.get(row.id, floor)
+                scores[row.id] = base + params.keyword_weight * max(0.0, s) / top
+        out = [Scored(rows[cid], sc, dense_of.get(cid, floor)) for cid, sc in scores.items()]
+        out.sort(key=lambda s: -s.score)
+        return out
+
+    def passages(self, scored: Sequence[Scored], k: int, params: SearchParams) -> list[Passage]:
+        """The top ``k`` passages (one per page unless disabled), widened by neighbours."""
+        picked: list[Scored] = []
+        pages: set[tuple[str, int]] = set()
+        for s in scored:
+            key = (s.chunk.sha, s.chunk.page)
+            if params.one_per_page and key in pages:
+                continue
+            pages.add(key)
+            picked.append(s)
+            if len(picked) == k:
+                break
+        out = []
+        for s in picked:
+            c = s.chunk
+            rows = [c]
+            if params.expand:
+                rows = [
+                    r
+                    for r in self.store.neighbours(c.sha, c.idx, params.expand, params.expand)
+                    if r.page == c.page
+                ] or [c]
+            text, start, end = _merge_text(rows)
+            out.append(
+                Passage(
+                    file=c.file,
+                    page=c.page,
+                    text=text,
+                    score=round(s.score, 4),
+                    path=c.path,
+                    library=self.library,
+                    chunk_id=c.id,
+                    char_start=start,
+                    char_end=end,
+                )
+            )
+        return out
+
+    def search(self, query: str, k: int, params: SearchParams | None = None) -> list[Passage]:
+        params = params or SearchParams()
+        return self.passages(self.scored(query, params), k, params)
+
+    def retrieve(self, question: str, k: int, params: SearchParams | None = None) -> Retrieval:
+        """Passages for a question and whether the library covers it at all.
+
+        The passages are returned even when not covered (a front end may show them
+        as "closest matches"); answering must not use them then.
+        """
+        params = params or SearchParams()
+        scored = self.scored(question, params)
+        relevance = max((s.dense for s in scored), default=0.0)
+        covered = relevance >= params.threshold
+        return Retrieval(self.passages(scored, k, params), covered, relevance)
