@@ -62,8 +62,16 @@ class FirstRunWizard(QWizard):
 
 
 def open_wizard(bridge: EngineBridge, parent: QWidget | None = None) -> FirstRunWizard:
-    """Show the wizard window-modal (``open``, not ``exec``: the event loop keeps running)."""
-    wizard = FirstRunWizard(bridge, parent)
+    """Show the wizard window-modal (``open``, not ``exec``: the event loop keeps running).
+
+    A wizard opened before under the same parent is reused (from its first page).
+    """
+    existing = parent.findChildren(FirstRunWizard) if parent is not None else []
+    if existing:
+        wizard = existing[0]
+        wizard.restart()
+    else:
+        wizard = FirstRunWizard(bridge, parent)
     wizard.open()
     return wizard
 

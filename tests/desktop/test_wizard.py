@@ -136,4 +136,8 @@ def test_first_run_and_help_menu(qtbot: QtBot, aqt: AsyncQt, data_dir: Path) -> 
     shown = window2.findChildren(FirstRunWizard)
     assert len(shown) == 1 and shown[0].isVisible()
     shown[0].reject()
+    action.trigger()  # opened again: the same wizard, from its first page
+    assert window2.findChildren(FirstRunWizard) == shown and shown[0].isVisible()
+    assert shown[0].currentPage() is shown[0].hardware_page
+    shown[0].reject()
     aqt.until(lambda: not bridge.busy("wizard-hardware"))
