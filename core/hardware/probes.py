@@ -535,6 +535,34 @@ def llama_build_from_report(report: Mapping[str, Any]) -> LlamaBuildInfo:
     )
 
 
+def _child_report(conn: Any) -> None:
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(compile(_LLAMA_SCRIPT, "<llama-probe>", "exec"), {})
+    conn.send(buf.getvalue())
+    conn.close()
+
+
+def _report_in_child(timeout: float) -> str:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child_report, args=(child,), daemon=True)
+    proc.start()
+    try:
+        if not parent.poll(timeout):
+            raise TimeoutError(f"llama.cpp probe took over {timeout:.0f} s")
+        return str(parent.recv())
+    finally:
+        proc.join(1)
+        if proc.is_alive():
+            proc.kill()
+
+
 def probe_llama_build(timeout: float = 30.0) -> LlamaBuildInfo:
     """Ask the installed llama.cpp what it can do, in a separate process.
 
@@ -543,15 +571,9 @@ def probe_llama_build(timeout: float = 30.0) -> LlamaBuildInfo:
     own process clean and safe from a crashing driver.
     """
     if getattr(sys, "frozen", False):
-        # inside a bundle there is no Python to run a script with: ask in-process
-        ns: dict[str, Any] = {}
-        import contextlib
-        import io
-
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
-            exec(compile(_LLAMA_SCRIPT, "<llama-probe>", "exec"), ns)
-        out = buf.getvalue()
+        # inside a bundle there is no Python to run a script with: a spawned child
+        # process of the bundle itself (multiprocessing.freeze_support is called)
+        out = _report_in_child(timeout)
     else:
         env = dict(os.environ, GGML_LOG_LEVEL="error")
         proc = subprocess.run(

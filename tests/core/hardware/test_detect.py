@@ -234,6 +234,10 @@ def test_the_real_llama_build_of_this_machine() -> None:
     assert build.installed and build.version
     assert "CPU" in build.backends and build.devices
     assert any(d["type"] == "cpu" for d in build.devices)
+    # inside a PyInstaller bundle the same report comes from a spawned child process
+    report = probes._report_in_child(timeout=60)
+    line = report.rsplit("LECTERN-PROBE:", 1)[-1].splitlines()[0]
+    assert probes.llama_build_from_report(json.loads(line)).backends == build.backends
 
 
 def test_probes_that_hang_or_fail_never_take_detection_down() -> None:
