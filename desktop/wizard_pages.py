@@ -76,11 +76,19 @@ class HardwarePage(QWizardPage):
 
     def _show(self, hw: HardwareInfo) -> None:
         self.hardware = hw
-        self.summary.setText("\n\n".join(describe_hardware(hw)))
-        self.completeChanged.emit()
+        lines = describe_hardware(hw)
         wizard = self.wizard()
         if wizard is not None:
             wizard.hardware_ready(hw)  # type: ignore[attr-defined]
+            rec = wizard.models_page.recommended  # type: ignore[attr-defined]
+            if rec is not None:
+                where = "on its graphics card" if rec.fit == "gpu" else "on its processor"
+                lines.append(
+                    f"In short: this computer runs models up to about {rec.entry.parameters_b:g} "
+                    f"billion parameters comfortably {where}, for example {rec.entry.name}."
+                )
+        self.summary.setText("\n\n".join(lines))
+        self.completeChanged.emit()
 
     def isComplete(self) -> bool:  # noqa: N802 - Qt override
         return self.hardware is not None

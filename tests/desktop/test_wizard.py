@@ -41,6 +41,7 @@ def test_wizard_walks_through_and_measures(
     aqt.until(page.isComplete, timeout=60)
     summary = page.summary.text()
     assert "Processor:" in summary and "Memory:" in summary
+    assert "In short: this computer runs models up to about" in summary
     hw = engine.hardware_service.cached
     assert hw is not None and f"{hw.cpu.physical_cores} cores" in summary
     _shot(wizard, "hardware")
