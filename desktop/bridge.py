@@ -56,9 +56,9 @@ class EngineBridge(QObject):
                         on_done(result)
                     except RuntimeError as exc:
                         # the widget that asked went away meanwhile (window closed)
-                        log.debug(
-                            "result of %s arrived after its receiver was deleted: %s", tag, exc
-                        )
+                        log.debug("result of %s arrived after its receiver went: %s", tag, exc)
+                    except Exception:  # a GUI bug must not kill the event loop
+                        log.exception("handling the result of %s failed", tag)
             finally:
                 # a newer task may have taken the tag over; only forget our own
                 if self._tasks.get(tag) is task:

@@ -49,8 +49,8 @@ class MainWindow(QMainWindow):
         self.status = StatusBar(bridge)
         self.setStatusBar(self.status)
         self.model_label = self.status.model_label
-        self.help_menu: QMenu = self.menuBar().addMenu("&Help")
         self._build_menus()
+        self.help_menu: QMenu = self.menuBar().addMenu("&Help")
         self._wire()
         self._restore_ui_state()
 
@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         mp.status_message.connect(self._flash)
         cp.status_message.connect(self._flash)
         cp.answer_finished.connect(self._on_answer_finished)
+        cp.model_changed.connect(self._on_model_changed)
         cp.conversation_changed.connect(self._on_conversation_changed)
         # the documents pane (docgui) decides which libraries a question searches, and
         # shows the page a citation points at
@@ -146,7 +147,10 @@ class MainWindow(QMainWindow):
 
     def _on_answer_finished(self, stats: Any) -> None:
         self.status.set_last_stats(stats)
-        loaded = getattr(self.bridge.engine, "loaded_model", None)
+        self._on_model_changed()
+
+    def _on_model_changed(self) -> None:
+        loaded = self.bridge.engine.loaded_model
         self.status.set_loaded(loaded)
         self.models_pane.note_loaded(loaded)
 

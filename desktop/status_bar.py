@@ -59,6 +59,7 @@ class StatusBar(QStatusBar):
         self.speed_label = QLabel("")
         self.speed_label.setAccessibleName("Last answer speed")
         for label in (self.model_label, self.offload_label, self.memory_label, self.speed_label):
+            label.setStyleSheet("padding: 0 10px; border-left: 1px solid palette(mid);")
             self.addPermanentWidget(label)
         self.offload_label.hide()
         self.speed_label.hide()
@@ -114,7 +115,7 @@ class StatusBar(QStatusBar):
             return "—"
         gpu = getattr(info, "gpu", None)
         if gpu is None:
-            return "no GPU"
+            return "none (no GPU)"
         total = int(getattr(gpu, "total_bytes", 0) or 0)
         free = getattr(gpu, "free_bytes", None)
         if free is None:
@@ -124,6 +125,6 @@ class StatusBar(QStatusBar):
     def _show_memory(self, result: tuple[tuple[int, int, int], str]) -> None:
         (mine, used, total), vram = result
         self.memory_label.setText(
-            f"RAM {human_size(mine)} (system {human_size(used)} / {human_size(total)})"
+            f"RAM {human_size(mine)} (system {human_size(used)} of {human_size(total)})"
             f" · VRAM {vram}"
         )

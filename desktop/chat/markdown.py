@@ -28,8 +28,8 @@ from pygments.util import ClassNotFound
 
 CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 
-LIGHT = {"code_bg": "#f3f4f6", "code_border": "#d0d7de", "inline_bg": "#eef0f3", "link": "#0b63c5"}
-DARK = {"code_bg": "#1e2127", "code_border": "#3a3f4b", "inline_bg": "#2d323b", "link": "#6cb6ff"}
+LIGHT = {"code_bg": "#f0f2f5", "inline_bg": "#eef0f3", "link": "#0b63c5"}
+DARK = {"code_bg": "#1a1c20", "inline_bg": "#2d323b", "link": "#6cb6ff"}
 
 
 def _citation_rule(state: StateInline, silent: bool) -> bool:
@@ -66,9 +66,10 @@ class MarkdownRenderer:
         md = MarkdownIt("commonmark", {"html": False, "breaks": True, "linkify": False})
         md.enable(["table", "strikethrough"])
         md.inline.ruler.before("link", "citation", _citation_rule)
-        md.add_render_rule("fence", self._fence)
-        md.add_render_rule("code_block", self._fence)
-        md.add_render_rule("code_inline", self._code_inline)
+        # set directly: add_render_rule would re-bind these methods to the renderer
+        md.renderer.rules["fence"] = self._fence
+        md.renderer.rules["code_block"] = self._fence
+        md.renderer.rules["code_inline"] = self._code_inline
         self._md = md
 
     def render(self, text: str) -> str:
@@ -83,14 +84,15 @@ class MarkdownRenderer:
         body = _highlight(self._formatter, code, lang)
         c = self.colors
         label = (
-            f'<tr><td style="color:#8b949e; font-size:small">{html.escape(lang)}</td></tr>'
+            f'<div style="color:#8b949e; font-size:small; margin-bottom:4px">'
+            f"{html.escape(lang)}</div>"
             if lang
             else ""
         )
         return (
-            f'<table width="100%" cellspacing="0" cellpadding="8" bgcolor="{c["code_bg"]}" '
-            f'style="border: 1px solid {c["code_border"]}; margin-top:4px; margin-bottom:4px">'
-            f'{label}<tr><td><pre style="margin:0">{body}</pre></td></tr></table>\n'
+            f'<table width="100%" cellspacing="0" cellpadding="8" border="0" '
+            f'bgcolor="{c["code_bg"]}" style="margin-top:4px; margin-bottom:4px">'
+            f'<tr><td>{label}<pre style="margin:0">{body}</pre></td></tr></table>\n'
         )
 
     def _code_inline(self, tokens: list[Any], idx: int, options: Any, env: Any) -> str:

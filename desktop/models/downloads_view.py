@@ -103,6 +103,7 @@ class DownloadsView(QWidget):
     """The list of downloads; emits ``model_installed(record)`` when one finishes."""
 
     model_installed = Signal(object)  # ModelRecord
+    has_rows_changed = Signal(bool)
 
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -113,7 +114,6 @@ class DownloadsView(QWidget):
         self._layout.setSpacing(4)
         self.heading = QLabel("<b>Downloads</b>")
         self._layout.addWidget(self.heading)
-        self.setVisible(False)
         bridge.engine_event.connect(self._on_event)
         bridge.failed.connect(self._on_failed)
         bridge.finished.connect(self._on_finished)
@@ -164,7 +164,7 @@ class DownloadsView(QWidget):
             row.dismiss.clicked.connect(lambda: self._remove(key))
             self.rows[key] = row
             self._layout.addWidget(row)
-            self.setVisible(True)
+            self.has_rows_changed.emit(True)
         return row
 
     def _remove(self, key: tuple[str, str]) -> None:
@@ -172,7 +172,7 @@ class DownloadsView(QWidget):
         if row is not None:
             self._layout.removeWidget(row)
             row.deleteLater()
-        self.setVisible(bool(self.rows))
+        self.has_rows_changed.emit(bool(self.rows))
 
     def _on_action(self, key: tuple[str, str]) -> None:
         row = self.rows[key]

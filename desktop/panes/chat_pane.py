@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
@@ -51,6 +52,7 @@ class ChatPane(QWidget):
     citation_activated = Signal(object)  # core.types.Passage
     answer_finished = Signal(object)  # GenerationStats | None
     conversation_changed = Signal(object)  # Conversation | None
+    model_changed = Signal()  # a chat loaded a model (the status bar shows it)
     status_message = Signal(str)
 
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
@@ -61,6 +63,7 @@ class ChatPane(QWidget):
         self.renderer = MarkdownRenderer(dark=is_dark())
         self.conversation: Conversation | None = None
         self.active_libraries: list[str] = []
+        self._library_documents: dict[str, int] | None = None  # None: not known yet
         self.model: str | None = None
         self.sampling: GenerationSettings | None = None
         self._answer_view: MessageView | None = None
@@ -158,8 +161,21 @@ class ChatPane(QWidget):
         self.refresh_conversations()
 
     def set_active_libraries(self, names: list[str]) -> None:
-        """Answer from these libraries (``[]``: plain chat); the documents pane calls it."""
+        """Answer from these libraries (``[]``: plain chat); the documents pane calls it.
+
+        Libraries without documents cannot ground an answer: the engine leaves
+        them out, and the line above the message box says so.
+        """
         self.active_libraries = list(names)
+        self._library_documents = None
+        self._update_scope()
+        if names and hasattr(self.engine, "list_libraries"):
+            self.bridge.submit(
+                "chat-libraries", self.engine.list_libraries(), on_done=self._got_libraries
+            )
+
+    def _got_libraries(self, infos: list[Any]) -> None:
+        self._library_documents = {i.name: i.documents for i in infos}
         self._update_scope()
 
     def set_model(self, model_id: str | None, sampling: GenerationSettings | None = None) -> None:
@@ -354,6 +370,7 @@ class ChatPane(QWidget):
             v.regenerate_button.hide()
         view = self._add_view("assistant", "")
         view.set_status("Thinking…")
+        view.set_stats(None, "Writing…  (Esc stops)")
         self._answer_view = view
         self._first_token_at = None
         self.send_button.setEnabled(False)
@@ -392,6 +409,8 @@ class ChatPane(QWidget):
             if view is not None:
                 view.set_sources(tuple(ev.passages))
         elif isinstance(ev, Progress):
+            if ev.task == "load" and ev.total and ev.done >= ev.total:
+                self.model_changed.emit()
             if view is not None and not view.text:
                 what = "Loading the model" if ev.task == "load" else ev.message or ev.task
                 pct = f" {100 * ev.done / ev.total:.0f}%" if ev.total else ""
@@ -491,12 +510,16 @@ class ChatPane(QWidget):
         self.export_button.setEnabled(self.conversation is not None)
 
     def _update_scope(self) -> None:
-        if self.active_libraries:
+        known = self._library_documents
+        usable = [n for n in self.active_libraries if known is None or known.get(n, 0) > 0]
+        if usable:
+            self.scope_label.setText("Answering from your documents in: " + ", ".join(usable))
+        elif self.active_libraries:
             self.scope_label.setText(
-                "Answering from documents in: " + ", ".join(self.active_libraries)
+                "Plain chat: the ticked library has no documents yet (drop PDFs on the window)"
             )
         else:
-            self.scope_label.setText("Plain chat: no document library selected")
+            self.scope_label.setText("Plain chat: no document library ticked")
 
     def _edit_current_system_prompt(self) -> None:
         if self.conversation is not None:

@@ -88,6 +88,8 @@ class ModelsPane(QWidget):
         downloads_scroll.setMaximumHeight(220)
         downloads_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self.downloads_scroll = downloads_scroll
+        downloads_scroll.hide()  # shown while there are downloads
+        self.downloads.has_rows_changed.connect(downloads_scroll.setVisible)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

@@ -20,10 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
-QUESTION = (
-    "Write a short Python function that returns the n-th Fibonacci number, "
-    "in a code block, and explain it in two sentences."
-)
+QUESTION = "Write Python code that prints the numbers from 1 to 10, then explain it."
 EARLIER_ANSWER = (
     "Lectern keeps everything on your computer [1]. Models are **GGUF** files run by "
     "llama.cpp, and your PDFs are indexed locally [2].\n\n"
@@ -85,7 +82,7 @@ def _one(theme: str, out: Path) -> None:
             await asyncio.sleep(0.5)
             window.chat_pane.input.setPlainText(QUESTION)
             window.chat_pane.send()
-            while len(tokens) < 60 and window.chat_pane.streaming:
+            while len(tokens) < 25 and window.chat_pane.streaming:
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.12)  # let the throttled render catch up
             window.grab().save(str(out))
@@ -95,7 +92,8 @@ def _one(theme: str, out: Path) -> None:
             await engine.close()
 
         loop.run_until_complete(asyncio.wait_for(drive(), 300))
-        window.close()
+    # leave without tearing Qt down piece by piece (the picture is saved)
+    os._exit(0)
 
 
 def main() -> int:

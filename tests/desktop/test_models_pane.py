@@ -92,7 +92,7 @@ def test_download_shows_progress_cancels_and_resumes(
     fake_hub.switches.delay_per_block_s = 0.02  # slow enough to watch and cancel
     pane.download(STARTER_REPO, STARTER_FILE)
     row = pane.downloads.rows[(STARTER_REPO, STARTER_FILE)]
-    assert pane.downloads.isVisible()
+    assert pane.downloads_scroll.isVisible()
     aqt.until(lambda: row.bar.value() > 0 and "/s" in row.detail.text())
     assert " of 253 MB" in row.detail.text()
     first_value = row.bar.value()
