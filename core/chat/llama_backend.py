@@ -16,6 +16,11 @@ own speed.
   (Gemma 3) need ``swa_full`` for that, which is set.
 * Text comes out through an incremental UTF-8 decoder, so a character split
   over two tokens is emitted whole.
+* Sampling is llama.cpp's sampler chain, except plain greedy decoding
+  (temperature 0, no repeat penalty): ``llama_sampler_sample`` copies every
+  logit into a candidate array first, which for Gemma's 262k-token
+  vocabulary costs ~0.3 ms a token (3% of a decoding step on 2 cores); an
+  argmax straight over the logits takes ~25 µs and picks the same token.
 """
 
 from __future__ import annotations
@@ -369,6 +374,21 @@ class LlamaBackend:
         add(ll.llama_sampler_init_dist(_DEFAULT_SEED if s.seed < 0 else s.seed))
         return chain
 
+    def _argmax_sampler(self) -> Callable[[Any, Any, int], int]:
+        """Greedy sampling as an argmax over the last logits (same signature as the C call)."""
+        import numpy as np
+
+        get_logits, n_vocab, as_array = (
+            self._ll.llama_get_logits_ith,
+            self.n_vocab,
+            np.ctypeslib.as_array,
+        )
+
+        def sample(_smpl: Any, ctx: Any, idx: int) -> int:
+            return int(as_array(get_logits(ctx, idx), (n_vocab,)).argmax())
+
+        return sample
+
     def _decode_loop(
         self, s: Sampling, max_new: int, stops: Sequence[str], emit: Emit
     ) -> tuple[str, int, float, float, bool]:
@@ -386,6 +406,8 @@ class LlamaBackend:
         batch = ll.llama_batch_get_one(one, 1)  # reused: points at `one`
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         smpl = self._make_sampler(s)
+        if s.temperature <= 0 and s.repeat_penalty == 1.0:
+            sample = self._argmax_sampler()
         parts: list[str] = []
         pending = ""  # text held back: it may be the start of a stop string
         started = False

@@ -8,7 +8,7 @@ from core.chat.budget import answer_room_for, fit_prompt
 from core.chat.llama_backend import LlamaBackend
 from core.chat.protocol import GenerateRequest, Sampling
 from core.chat.templates import fallback_template
-from core.events import Done, Event
+from core.events import Done
 from core.types import Message, Passage
 
 
@@ -108,7 +108,7 @@ def test_real_tokenizer_budget(backend: LlamaBackend) -> None:
 
 def test_a_long_conversation_is_answered_without_overflowing(backend: LlamaBackend) -> None:
     backend.template = fallback_template("completion")
-    events: list[Event] = []
+    events: list[object] = []
     req = GenerateRequest(
         system_prompt="You are helpful.",
         history=tuple(history(60, 40)),
