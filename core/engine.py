@@ -146,7 +146,9 @@ class Engine:
         if loaded is not None and loaded.path == path and not self.chat_service.needs_reload:
             return loaded
         read_info(Path(path))  # a bad file fails here, before any configuration is planned
-        return self.chat_service.load_sync(path, rec, self.load_config_for(path, rec))
+        loaded = self.chat_service.load_sync(path, rec, self.load_config_for(path, rec))
+        self.record_load_memory(loaded)  # the planner learns from llama.cpp's real buffer sizes
+        return loaded
 
     async def load_model(self, model: str | None = None) -> LoadedModel:
         """Load a model (id or GGUF path; None: the default model, else the starter).

@@ -65,6 +65,7 @@ class _Log:
 
     def __init__(self) -> None:
         self.memory: dict[str, int] = {}
+        self.buffer_lines: list[str] = []  # the load log's buffer sizes, for the planner
         self.errors: list[str] = []
 
     def __call__(self, level: int, text: bytes | None, _user: object) -> None:
@@ -74,7 +75,9 @@ class _Log:
         m = _BUFFER_RE.search(line)
         if m:
             device, kind, mib = m.group(1), m.group(2).lower(), float(m.group(3))
-            self.memory[f"{kind}:{device}"] = int(mib * 1024 * 1024)
+            key = f"{kind}:{device}"  # Gemma logs two KV caches (global, sliding window)
+            self.memory[key] = self.memory.get(key, 0) + int(mib * 1024 * 1024)
+            self.buffer_lines.append(line)
         elif level >= _LOG_WARN and line:
             self.errors = [*self.errors[-9:], line]
 
@@ -119,6 +122,7 @@ class LlamaBackend:
         self._model: Any = None
         self._ctx: Any = None
         _log.memory.clear()
+        _log.buffer_lines.clear()
         _log.errors.clear()
 
         mparams = ll.llama_model_default_params()
@@ -174,6 +178,7 @@ class LlamaBackend:
             bos_text=self.bos_text,
             eos_text=self.eos_text,
             memory=_log.totals(),
+            load_log="\n".join(_log.buffer_lines),
             system_info=(ll.llama_print_system_info() or b"").decode("utf-8", "replace"),
         )
 

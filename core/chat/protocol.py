@@ -77,6 +77,7 @@ class Loaded:
     eos_text: str
     memory: dict[str, int]
     system_info: str = ""
+    load_log: str = ""  # llama.cpp's "... buffer size = N MiB" lines
 
 
 @dataclass(frozen=True)

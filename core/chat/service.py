@@ -44,6 +44,7 @@ class LoadedModel:
     template_source: str  # "gguf" | "override" | "fallback:<family>"
     memory: dict[str, int] = field(default_factory=dict)  # llama.cpp's buffer sizes, bytes
     template: ChatTemplate | None = None
+    load_log: str = ""  # llama.cpp's buffer-size log lines (core.hardware.corrections parses them)
 
 
 class ChatService:
@@ -81,6 +82,7 @@ class ChatService:
                     template_source=template.source,
                     memory=dict(loaded.memory),
                     template=template,
+                    load_log=loaded.load_log,
                 )
                 return self.loaded
         assert error is not None
