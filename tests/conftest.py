@@ -87,3 +87,56 @@ def chat_data_dir(tmp_path: Path, starter_data_dir: Path) -> Path:
     settings.generation.seed = 7
     save_settings(dst.settings_file, settings)
     return dst.root
+
+
+# -- documents and retrieval ------------------------------------------------------
+def docs_data_dir_with_embedder(root: Path, starter_embedder: Path) -> Path:
+    """A fresh data directory that links the starter embedder (no copy, no Gemma)."""
+    from core.paths import DataPaths
+
+    paths = DataPaths(root).ensure()
+    link = paths.embedders_dir / starter_embedder.name
+    if not link.exists():
+        link.symlink_to(starter_embedder, target_is_directory=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def docs_embedder(starter_embedder: Path):  # type: ignore[no-untyped-def]
+    """The real all-MiniLM-L6-v2, loaded once per test session (shared by every engine)."""
+    from core.documents.embedder import load_embedder
+
+    return load_embedder(starter_embedder, "all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="session")
+def ubuntu_library(
+    tmp_path_factory: pytest.TempPathFactory, starter_embedder: Path, docs_embedder: object
+) -> Path:
+    """A data directory whose library "eval" holds shared/eval's Ubuntu Packaging Guide.
+
+    Indexed once per session; tests must only read it (search, list, eval).
+    """
+    import asyncio
+
+    from core.documents.events import IndexSummary
+
+    root = docs_data_dir_with_embedder(tmp_path_factory.mktemp("docs-eval"), starter_embedder)
+
+    async def build() -> IndexSummary:
+        engine = Engine(root)
+        summary = None
+        try:
+            async for ev in engine.index(
+                [SHARED_EVAL / "pdfs" / "ubuntu-packaging-guide.pdf"], "eval"
+            ):
+                if isinstance(ev, IndexSummary):
+                    summary = ev
+        finally:
+            await engine.close()
+        assert summary is not None
+        return summary
+
+    summary = asyncio.run(build())
+    assert len(summary.indexed) == 1, summary
+    return root

@@ -154,8 +154,10 @@ def chunk_pages(
             if end >= n:
                 break
             # Step back up to ``overlap`` tokens, to the earliest good boundary there.
+            # (never exactly at ``end``: even after a paragraph break, since PDF text marks
+            # many line ends that are not real paragraph ends).
             lo = max(start + 1, end - overlap)
-            start = _best_cut(levels, lo, end, False) if overlap else end
+            start = _best_cut(levels, lo, end - 1, False) if overlap and lo < end else end
         if changes:
             heading_before = changes[-1][1]
     return chunks

@@ -1,0 +1,121 @@
+"""PDF extraction in the worker process: good files, every kind of bad file, hangs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from core.documents.extraction import (
+    HANG_ENV,
+    ExtractionError,
+    Extractor,
+    extract_in_process,
+    tesseract_available,
+)
+from tests.conftest import SHARED_EVAL
+from tests.core.documents.pdfs import (
+    FACTS,
+    encrypted_pdf,
+    image_only_pdf,
+    random_bytes_pdf,
+    text_pdf,
+    truncated_pdf,
+)
+
+UBUNTU = SHARED_EVAL / "pdfs" / "ubuntu-packaging-guide.pdf"
+
+
+@pytest.fixture(scope="module")
+def extractor() -> Extractor:
+    ex = Extractor(timeout_s=60, stall_s=30)
+    yield ex
+    ex.close()
+
+
+def test_pages_are_exactly_pymupdf_get_text(extractor: Extractor) -> None:
+    doc = extractor.extract(UBUNTU)
+    with pymupdf.open(UBUNTU) as ref:
+        assert doc.pages == [p.get_text() for p in ref]
+        assert len(doc.pages) == ref.page_count == 51
+    assert doc.title  # from the metadata, or the file name
+    assert doc.toc and all(1 <= e.page <= 51 for e in doc.toc)
+
+
+def test_progress_is_reported_and_title_falls_back_to_file_name(
+    extractor: Extractor, tmp_path: Path
+) -> None:
+    pdf = text_pdf(tmp_path / "plain notes.pdf", FACTS)
+    seen: list[tuple[int, int]] = []
+    doc = extractor.extract(pdf, lambda d, t: seen.append((d, t)))
+    assert doc.title == "plain notes"
+    assert seen[-1] == (3, 3)
+    assert "Zorblax" in doc.pages[0]
+
+
+@pytest.mark.parametrize(
+    ("maker", "reason"),
+    [
+        (lambda p: (p.write_bytes(b""), p)[1], "empty file (0 bytes)"),
+        (random_bytes_pdf, "not a PDF file"),
+        (encrypted_pdf, "password required"),
+    ],
+    ids=["zero-bytes", "random-bytes", "encrypted"],
+)
+def test_bad_files_fail_with_a_clear_reason(
+    extractor: Extractor, tmp_path: Path, maker: object, reason: str
+) -> None:
+    path = maker(tmp_path / "bad.pdf")  # type: ignore[operator]
+    with pytest.raises(ExtractionError) as err:
+        extractor.extract(path)
+    assert reason in err.value.reason
+
+
+def test_pdf_header_with_garbage_is_damaged(extractor: Extractor, tmp_path: Path) -> None:
+    path = tmp_path / "fake.pdf"
+    path.write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 200)
+    with pytest.raises(ExtractionError) as err:
+        extractor.extract(path)
+    assert "damaged" in err.value.reason
+
+
+def test_truncated_pdf_fails_or_keeps_what_is_readable(
+    extractor: Extractor, tmp_path: Path
+) -> None:
+    path = truncated_pdf(tmp_path / "cut.pdf", UBUNTU, keep=0.3)
+    try:
+        doc = extractor.extract(path)
+    except ExtractionError as exc:
+        assert "damaged" in exc.reason or "no text layer" in exc.reason
+    else:  # MuPDF repaired it: whatever it returns must be real page text
+        assert 0 < len(doc.pages) <= 51
+
+
+def test_image_only_pdf_is_reported_as_scanned(extractor: Extractor, tmp_path: Path) -> None:
+    path = image_only_pdf(tmp_path / "scan.pdf")
+    if tesseract_available():
+        pytest.skip("Tesseract is installed here: such a file would be OCRed")
+    with pytest.raises(ExtractionError) as err:
+        extractor.extract(path)
+    assert "no text layer (scanned?)" in err.value.reason
+
+
+def test_in_process_extraction_matches(tmp_path: Path) -> None:
+    pdf = text_pdf(tmp_path / "a.pdf", FACTS[:1])
+    assert "Zorblax" in extract_in_process(str(pdf)).pages[0]
+
+
+def test_a_hanging_document_is_killed_and_the_worker_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(HANG_ENV, "hangs")  # the spawned worker inherits it
+    ex = Extractor(timeout_s=4, stall_s=4)
+    try:
+        with pytest.raises(ExtractionError) as err:
+            ex.extract(text_pdf(tmp_path / "this-hangs.pdf", FACTS[:1]))
+        assert "timed out" in err.value.reason
+        # the next document gets a fresh worker
+        assert "Quindle" in ex.extract(text_pdf(tmp_path / "fine.pdf", FACTS[1:2])).pages[0]
+    finally:
+        ex.close()
