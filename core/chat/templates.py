@@ -47,7 +47,8 @@ FAMILY_BOS = {
     "completion": "",
 }
 # text that ends an answer besides the end-of-generation tokens
-FAMILY_STOP: dict[str, tuple[str, ...]] = {"completion": ("\nQuestion:", "\nUser:")}
+# (a base model may start the next question without a newline, or answer twice)
+FAMILY_STOP: dict[str, tuple[str, ...]] = {"completion": ("Question:", "\nAnswer:", "\nUser:")}
 _INSTRUCT_RE = re.compile(r"(?i)(?:^|[-_ .])(?:it|instruct|chat|sft|dpo|rlhf)(?:[-_ .]|\d|$)")
 FAMILY_EOS = {
     "gemma": "<eos>",

@@ -161,3 +161,13 @@ def test_exactly_one_bos_token(backend: LlamaBackend, template: ChatTemplate) ->
     if template.family == "gemma" or template.source == "gguf":
         turn = backend.tokenize("<start_of_turn>", add_special=False, parse_special=True)
         assert len(turn) == 1 and tokens[1] == turn[0]  # markup became special tokens
+
+
+def test_stop_strings_are_held_back_until_decided() -> None:
+    from core.chat.llama_backend import _split_stop
+
+    stops = fallback_template("completion").stop
+    assert _split_stop("Paris.\n\nQuest", stops) == ("Paris.\n\n", "Quest", False)
+    assert _split_stop("Paris.\n\nQuestion: next", stops) == ("Paris.\n\n", "", True)
+    assert _split_stop("Paris.\nAnswer", stops) == ("Paris.", "\nAnswer", False)
+    assert _split_stop("Paris. Quiet", stops) == ("Paris. Quiet", "", False)
