@@ -63,9 +63,11 @@ def scan_folder(folder: str | Path) -> Snapshot:
 class FolderWatcher:
     """Polls a set of folders and yields :class:`FolderChanges`.
 
-    The first scan of a folder is its baseline and reports nothing: the caller
-    indexes a folder in full when it starts watching it (the engine skips
-    unchanged files by checksum).
+    A folder's existing PDFs are reported as ``added`` once they have settled
+    (after the second poll): a watcher just started cannot know what changed
+    while nobody was watching, and the engine skips unchanged files by
+    checksum. Reporting them from the same scan as later changes leaves no gap
+    in which a file could arrive unseen.
     """
 
     def __init__(self, folders: Iterable[str | Path] = (), interval_s: float = 3.0) -> None:
@@ -109,15 +111,11 @@ class FolderWatcher:
             with self._lock:
                 if folder not in self._folders:  # removed while scanning
                     continue
-                if folder not in self._known:
-                    self._known[folder] = now
-                    self._pending[folder] = now
-                    continue
+                known = self._known.setdefault(folder, {})
                 previous = self._pending.get(folder, {})
                 self._pending[folder] = now
                 # settled: the same stamp as one interval ago
                 settled = {p: s for p, s in now.items() if previous.get(p) == s}
-                known = self._known[folder]
                 added = tuple(sorted(p for p in settled if p not in known))
                 changed = tuple(
                     sorted(p for p, s in settled.items() if p in known and known[p] != s)

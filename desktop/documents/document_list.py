@@ -10,6 +10,10 @@ from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, Q
 from desktop.documents.document_row import DocumentRow, RowState
 
 
+def _order(state: RowState) -> str:
+    return state.file.casefold()
+
+
 class DocumentList(QListWidget):
     """Rows in file-name order; live status updates change rows in place."""
 
@@ -23,14 +27,17 @@ class DocumentList(QListWidget):
         self.rows: dict[str, tuple[QListWidgetItem, DocumentRow]] = {}
 
     def set_rows(self, states: Iterable[RowState]) -> None:
-        """Replace every row."""
-        selected = set(self.selected_paths())
-        self.clear()
-        self.rows.clear()
-        for state in sorted(states, key=lambda s: s.file.casefold()):
+        """Show exactly ``states``: rows are updated in place, gone ones dropped, new ones
+        added in file-name order (rebuilding every widget would stall a large library)."""
+        wanted = {s.path: s for s in states}
+        for path in [p for p in self.rows if p not in wanted]:
+            self.take(path)
+        fresh = sorted((s for p, s in wanted.items() if p not in self.rows), key=_order)
+        for state in wanted.values():
+            if state.path in self.rows:
+                self.put(state)
+        for state in fresh:
             self.put(state)
-            if state.path in selected:
-                self.rows[state.path][0].setSelected(True)
 
     def put(self, state: RowState) -> DocumentRow:
         """Update the row for ``state.path``, adding it at the end if it is new."""

@@ -106,8 +106,8 @@ class LibraryList(QListWidget):
         return list(self._active)
 
     def set_active_libraries(self, names: Sequence[str]) -> None:
-        """Tick exactly ``names`` (those that exist; all are remembered for later)."""
-        self._active = [n for n in self.names() if n in names] if self.count() else list(names)
+        """Tick exactly ``names`` (one just created may not be listed yet; it is kept)."""
+        self._active = list(dict.fromkeys(names))
         self._filling = True
         for i in range(self.count()):
             item = self.item(i)

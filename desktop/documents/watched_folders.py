@@ -4,9 +4,10 @@ The folders and their libraries live in the settings
 (``retrieval.watched_folders``). Polling is core's :class:`FolderWatcher`,
 streamed through the bridge; this object turns its changes into indexing
 jobs (added, changed) and removals (a PDF deleted from the folder leaves the
-library too). On start and when a folder is added, the whole folder is
-queued once, which picks up whatever changed while Lectern was closed (the
-engine skips unchanged files by checksum).
+library too). The watcher reports a folder's existing PDFs on its first
+polls, so on start and when a folder is added everything in it is queued,
+which picks up whatever changed while Lectern was closed (the engine skips
+unchanged files by checksum).
 """
 
 from __future__ import annotations
@@ -54,10 +55,9 @@ class WatchedFolders(QObject):
         return dict(self._settings_map)
 
     def start(self) -> None:
-        """Index every watched folder once, then poll them."""
-        for folder, library in self.folders().items():
+        """Poll every watched folder (their PDFs are indexed on the first polls)."""
+        for folder in self.folders():
             self.watcher.add(folder)
-            self.queue.add([folder], library)
         if not self.bridge.busy(TAG):
             self.bridge.stream(TAG, self.watcher.changes())
 
@@ -70,7 +70,6 @@ class WatchedFolders(QObject):
         folder = os.path.abspath(folder)
         self._save({**self._settings_map, folder: library})
         self.watcher.add(folder)
-        self.queue.add([folder], library)
         if not self.bridge.busy(TAG):
             self.bridge.stream(TAG, self.watcher.changes())
 

@@ -3,22 +3,38 @@ citation, and the page viewer shows the cited page with the passage highlighted.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QPointF
 from pytestqt.qtbot import QtBot
 
 from core.engine import Engine
 from desktop.bridge import EngineBridge
 from desktop.main_window import MainWindow
+from desktop.panes.chat_pane import ChatPane
 from tests.desktop.conftest import AsyncQt
-from tests.desktop.test_documents_pane import engine_dir  # noqa: F401 - fixture
+from tests.desktop.test_documents_pane import drop, engine_dir  # noqa: F401 - fixture
 from tests.desktop.test_page_viewer import FACT, FILLER, make_pdf
 
 pytestmark = pytest.mark.qt_log_ignore("does not support raise")
+
+
+def ask(aqt: AsyncQt, chat: ChatPane, question: str) -> None:
+    """Type and send a question, and wait for the whole answer.
+
+    Sent from inside the running event loop, as a click would be: widgets that
+    process events while handling it must find the loop running.
+    """
+
+    async def send() -> None:
+        chat.input.setPlainText(question)
+        chat.send()
+        await asyncio.sleep(0)
+
+    aqt.run(send())
+    aqt.until(lambda: not chat.streaming, 120)
 
 
 def test_drop_on_window_ask_and_open_the_citation(
@@ -37,28 +53,15 @@ def test_drop_on_window_ask_and_open_the_citation(
     aqt.until(lambda: docs.libraries.count() > 0)
 
     # dropped on the window (not on the pane): the pane still takes it
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(pdf))])
-    drop = QDropEvent(
-        QPointF(window.width() - 40, 60),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(window, drop)
-    assert drop.isAccepted()
+    assert drop(window, [pdf], QPointF(window.width() - 40, 60))
     path = str(pdf.resolve())
     aqt.until(lambda: (s := docs.documents.state_of(path)) is not None and s.state == "ready", 90)
     assert chat.active_libraries == ["default"]
 
-    chat.input.setPlainText("Who was the keeper of the Port Avalon lighthouse?")
-    chat.send()
-    aqt.until(lambda: chat.streaming, 10)
-    aqt.until(lambda: not chat.streaming, 120)
+    ask(aqt, chat, "Who was the keeper of the Port Avalon lighthouse?")
     answer = chat.transcript.views[-1]
     assert answer.role == "assistant"
-    assert answer.sources, "the answer must cite the PDF"
+    assert answer.sources, f"no sources; answer {answer.text!r}, error {answer.error_text!r}"
     assert answer.sources[0].file == "lighthouses.pdf" and answer.sources[0].page == 2
     assert answer.sources_label.isVisibleTo(answer)
 
@@ -68,4 +71,12 @@ def test_drop_on_window_ask_and_open_the_citation(
     aqt.until(lambda: viewer.page_number == 2 and viewer.path == path, 30)
     assert viewer.highlight_rects
     assert viewer.isVisible()
+
+    # once the document is removed, answers no longer cite it
+    docs.remove_documents([path])
+    aqt.until(lambda: docs.documents.state_of(path) is None)
+    ask(aqt, chat, "Who was the keeper of the Port Avalon lighthouse?")
+    again = chat.transcript.views[-1]
+    assert again is not answer and again.role == "assistant"
+    assert all(p.path != path for p in again.sources)
     aqt.run(engine.close())

@@ -27,7 +27,9 @@ def test_scan_finds_pdfs_recursively_and_skips_hidden_and_other_files(tmp_path: 
 def test_changes_are_reported_once_settled(tmp_path: Path) -> None:
     existing = _pdf(tmp_path / "old.pdf")
     w = FolderWatcher([tmp_path])
-    assert w.poll() == []  # baseline: what is there already is not news
+    assert w.poll() == []  # seen once
+    [change] = w.poll()  # what was there already is reported too: nobody saw it arrive
+    assert change.added == (str(existing),)
     assert w.poll() == []
 
     new = _pdf(tmp_path / "new.pdf", b"%PDF partial")
