@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
 # (label shown, colour of the state badge)
@@ -74,6 +74,13 @@ class DocumentRow(QWidget):
         self.name = ElidedLabel()
         self.badge = QLabel()
         self.badge.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        # wide enough for every state, so the name does not jump when the state changes
+        bold = QFont(self.badge.font())
+        bold.setWeight(QFont.Weight.DemiBold)
+        metrics = QFontMetrics(bold)
+        self.badge.setMinimumWidth(
+            max(metrics.horizontalAdvance(label) for label, _c in STATE_LOOK.values()) + 4
+        )
         self.details = ElidedLabel()
         self.details.setStyleSheet("color: palette(placeholder-text); font-size: 11px;")
         self.reason = QLabel()
@@ -103,7 +110,9 @@ class DocumentRow(QWidget):
         self.name.set_full_text(state.file)
         self.setToolTip(state.path)
         label, colour = STATE_LOOK.get(state.state, (state.state.title(), "#7a7a7a"))
-        self.badge.setText(f"<span style='color:{colour}; font-weight:600'>{label}</span>")
+        # plain text styled by the sheet: its size hint then knows the bold font
+        self.badge.setText(label)
+        self.badge.setStyleSheet(f"color: {colour}; font-weight: 600;")
         parts = []
         if state.pages:
             parts.append(_count(state.pages, "page"))
@@ -127,4 +136,5 @@ class DocumentRow(QWidget):
                 self.progress.setRange(0, 0)  # busy indicator: how long is not known yet
         failed = state.state == "failed"
         self.reason.setVisible(failed and bool(state.reason))
-        self.reason.setText(state.reason)
+        # engine messages may quote the whole path; the row already says which file
+        self.reason.setText(state.reason.replace(state.path, state.file))

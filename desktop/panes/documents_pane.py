@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl, Signal
+from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QDesktopServices,
     QDragEnterEvent,
@@ -85,6 +85,11 @@ class DocumentsPane(QWidget):
         self._live: dict[tuple[str, str], RowState] = {}  # (library, path) -> busy state
         self._counts: dict[str, int] = {}
         self._last_summary = ""
+        # library counts follow documents becoming ready, at most twice a second
+        self._counts_timer = QTimer(self)
+        self._counts_timer.setSingleShot(True)
+        self._counts_timer.setInterval(500)
+        self._counts_timer.timeout.connect(self._refresh_counts)
 
         # -- header and libraries
         title = QLabel("<b>Documents</b>")
@@ -252,6 +257,14 @@ class DocumentsPane(QWidget):
         self.active_libraries_changed.emit(self.libraries.active_libraries())
         self._load_documents(self.current_library())
         self._update_buttons()
+
+    def _refresh_counts(self) -> None:
+        def show(libs: list[Any]) -> None:
+            for lib in libs:
+                self._counts[str(lib.name)] = int(lib.documents)
+                self.libraries.set_count(str(lib.name), int(lib.documents))
+
+        self.bridge.submit("docs:count-libraries", self.bridge.engine.list_libraries(), show)
 
     def _on_library_selected(self, name: str) -> None:
         self._load_documents(name)
@@ -560,6 +573,8 @@ class DocumentsPane(QWidget):
             self._live[key] = state
         else:
             self._live.pop(key, None)
+            if not self._counts_timer.isActive():
+                self._counts_timer.start()
         if ev.library == self.current_library():
             self.documents.put(state)
             self._show_stack()
