@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.engine import Engine
 from core.events import Event
+from desktop.qt_workarounds import guard_none_refcount
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class EngineBridge(QObject):
 
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        guard_none_refcount()  # before any window makes thousands of Qt calls
         self.engine = engine
         self._tasks: dict[str, asyncio.Task[Any]] = {}
 

@@ -2,9 +2,10 @@
 
 :func:`record_answer` sits between the generator's events and the front end:
 it passes every event on unchanged and, on the way, creates the assistant
-message at the first token (or at the first ``Sources``/``Failed``/``Done``),
-rewrites it at most every :data:`SAVE_INTERVAL_S` while tokens arrive, and
-once more at the end with the final status and statistics. All database
+message at the first token (or at ``Failed``/``Done`` when no token came),
+rewrites it every :data:`SAVE_INTERVAL_S` while its text grows (on a timer,
+so a pause in the stream does not hold text back), and once more at the end
+with the final status and statistics. All database
 work runs in the single-worker ``"conversations"`` executor, so writes keep
 their order and the caller's event loop never waits on the disk for long.
 """
@@ -12,7 +13,7 @@ their order and the caller's event loop never waits on the disk for long.
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from core.errors import LecternError
@@ -48,10 +49,13 @@ async def record_answer(
     message: StoredMessage | None = None
     text: list[str] = []
     sources: tuple[Passage, ...] = ()
-    last_save = 0.0
+    saved_len = 0  # characters of the answer already on disk
+    saver: asyncio.Task[None] | None = None
     finished = False
 
     async def create() -> StoredMessage:
+        nonlocal saved_len
+        saved_len = len("".join(text))
         return await run_blocking(
             EXECUTOR,
             store.add_message,
@@ -62,6 +66,23 @@ async def record_answer(
             sources=sources,
             model=model() if callable(model) else model,
         )
+
+    async def save_periodically(message_id: int) -> None:
+        # on a timer, not per token: text shown just before a pause in the stream
+        # (a slow token, a busy machine) is saved within the interval all the same
+        nonlocal saved_len
+        while True:
+            await asyncio.sleep(max(save_interval_s, 0.01))
+            current = "".join(text)
+            if len(current) != saved_len:
+                saved_len = len(current)
+                await run_blocking(EXECUTOR, store.update_message, message_id, current)
+
+    async def stop_saver() -> None:
+        if saver is not None and not saver.done():
+            saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await saver
 
     try:
         async for ev in events:
@@ -75,15 +96,13 @@ async def record_answer(
                 text.append(ev.text)
                 if message is None:
                     message = await create()
-                    last_save = time.monotonic()
+                    saver = asyncio.ensure_future(save_periodically(message.id))
                     yield MessageStored(message)
-                elif time.monotonic() - last_save >= save_interval_s:
-                    last_save = time.monotonic()
-                    await run_blocking(EXECUTOR, store.update_message, message.id, "".join(text))
             elif isinstance(ev, Done | Failed):
                 if message is None:
                     message = await create()
                     yield MessageStored(message)
+                await stop_saver()
                 if isinstance(ev, Done):
                     final = ev.text if ev.text else "".join(text)
                     await run_blocking(
@@ -106,6 +125,8 @@ async def record_answer(
                 finished = True
             yield ev
     finally:
+        if saver is not None:
+            saver.cancel()
         if message is not None and not finished:
             # cancelled or abandoned: keep what was shown; shield so cancellation
             # of the surrounding task cannot interrupt the last write

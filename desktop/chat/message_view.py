@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import html
+import re
 
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtGui import QResizeEvent, QTextCursor
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -30,6 +31,28 @@ from desktop.chat.markdown import MarkdownRenderer
 from desktop.theme import bubble_colors
 
 RENDER_INTERVAL_MS = 80
+FENCE = re.compile(r"^ {0,3}(```|~~~)")
+
+
+def stable_boundary(text: str) -> int:
+    """Where the finished blocks of streaming Markdown end (0: none finished yet).
+
+    That is just after the last blank line that is outside a code fence and is
+    followed by a new top-level block (not an indented continuation).
+    """
+    boundary = 0
+    in_fence = False
+    pos = 0
+    lines = text.split("\n")
+    for i, line in enumerate(lines[:-1]):  # the last line may still be growing
+        pos += len(line) + 1
+        if FENCE.match(line):
+            in_fence = not in_fence
+        elif not in_fence and not line.strip():
+            nxt = lines[i + 1]
+            if nxt and not nxt[0].isspace():
+                boundary = pos
+    return boundary
 
 
 class AutoHeightBrowser(QTextBrowser):
@@ -45,9 +68,19 @@ class AutoHeightBrowser(QTextBrowser):
         self.viewport().setAutoFillBackground(False)
         self.document().setDocumentMargin(2)
         self.document().contentsChanged.connect(self._fit)
+        self._fit_pending = False
 
     def _fit(self) -> None:
-        self.document().setTextWidth(max(50, self.viewport().width()))
+        # one height update per event-loop turn, however many edits a render makes: laying
+        # out the document to measure it is the expensive part
+        if not self._fit_pending:
+            self._fit_pending = True
+            QTimer.singleShot(0, self._apply_fit)
+
+    def _apply_fit(self) -> None:
+        self._fit_pending = False
+        # QTextEdit keeps the document as wide as the viewport itself (WidgetWidth wrapping);
+        # setting the width here again would throw the whole layout away each time
         height = int(self.document().size().height()) + 4
         if height != self.height():
             self.setFixedHeight(height)
@@ -84,6 +117,10 @@ class MessageView(QFrame):
         self._text = text
         self._status = ""
         self._error = ""
+        # incremental rendering: text already fixed in the document, and where the tail starts
+        self._stable_len = 0
+        self._tail_pos = 0
+        self._rendered_prefix = ""
         self.sources: tuple[Passage, ...] = ()
         self.stats: GenerationStats | None = None
         colors = bubble_colors(renderer.dark)
@@ -188,16 +225,49 @@ class MessageView(QFrame):
     def render_now(self) -> None:
         self._timer.stop()
         self.renders += 1
+        if self._text and self.role == "assistant":
+            self._render_incrementally()
+            return
+        self._stable_len = self._tail_pos = 0
         if self._text:
-            if self.role == "user":
-                # the user's words are shown as typed, not interpreted as Markdown
-                body = html.escape(self._text).replace("\n", "<br>")
-                self.body.setHtml(f"<p>{body}</p>")
-            else:
-                self.body.setHtml(self.renderer.render(self._text))
+            # the user's words are shown as typed, not interpreted as Markdown
+            body = html.escape(self._text).replace("\n", "<br>")
+            self.body.setHtml(f"<p>{body}</p>")
         else:
             muted = self._colors["muted"]
             self.body.setHtml(f'<p style="color:{muted}"><i>{html.escape(self._status)}</i></p>')
+
+    def _render_incrementally(self) -> None:
+        """Re-render only the text after the last finished block.
+
+        Finished blocks (before the last blank line outside a code fence) are
+        rendered once and stay in the document; only the growing tail is
+        replaced. A render costs the size of the last paragraph or code block,
+        not of the whole answer, so long answers stream as smoothly as short ones.
+        """
+        doc = self.body.document()
+        boundary = stable_boundary(self._text)
+        if (
+            self._stable_len == 0
+            or boundary < self._stable_len
+            or not self._text.startswith(self._rendered_prefix)
+        ):
+            doc.clear()
+            self._stable_len = self._tail_pos = 0
+            self._rendered_prefix = ""
+        cursor = QTextCursor(doc)
+        cursor.setPosition(self._tail_pos)
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        if boundary > self._stable_len:
+            cursor.insertHtml(self.renderer.render(self._text[self._stable_len : boundary]))
+            cursor.insertBlock()
+            self._stable_len = boundary
+            self._tail_pos = cursor.position()
+            self._rendered_prefix = self._text[:boundary]
+        tail = self._text[self._stable_len :]
+        if tail.strip():
+            cursor.insertHtml(self.renderer.render(tail))
 
     # -- outcome -------------------------------------------------------------
     def set_sources(self, passages: tuple[Passage, ...]) -> None:

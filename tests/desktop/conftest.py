@@ -33,9 +33,32 @@ class AsyncQt:
         return self.loop.run_until_complete(asyncio.wait_for(coro, timeout))  # type: ignore[arg-type]
 
 
+class _TestLoop(qasync.QEventLoop):  # type: ignore[misc]
+    """qasync's loop, except that it stays "running" for its last round of events.
+
+    ``QEventLoop.run_until_complete`` processes pending Qt events once more after
+    ``run_forever`` has already cleared asyncio's running loop; a task resumed
+    there (an executor result arriving just then) fails with "no running event
+    loop". In the application the loop runs once until exit, so only tests,
+    which run it many times, meet this.
+    """
+
+    def run_forever(self) -> object:
+        try:
+            return super().run_forever()
+        finally:
+            asyncio.events._set_running_loop(self)
+
+    def run_until_complete(self, future: object) -> object:
+        try:
+            return super().run_until_complete(future)
+        finally:
+            asyncio.events._set_running_loop(None)
+
+
 @pytest.fixture
 def aqt(qapp: QApplication) -> Iterator[AsyncQt]:
-    loop = qasync.QEventLoop(qapp)
+    loop = _TestLoop(qapp)
     asyncio.set_event_loop(loop)
     try:
         yield AsyncQt(loop)

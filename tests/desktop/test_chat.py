@@ -82,7 +82,7 @@ def stored(aqt: AsyncQt, pane: ChatPane) -> list[StoredMessage]:
 
 def test_tokens_arrive_in_order_and_the_answer_is_stored(aqt: AsyncQt, pane: ChatPane) -> None:
     rec = Recorder(pane)
-    send(aqt, pane, "Name three colours.")
+    send(aqt, pane, "Tell me about owls.")
     wait_idle(aqt, pane)
     assert len(rec.done) == 1, rec.events
     (done,) = rec.done
@@ -92,7 +92,7 @@ def test_tokens_arrive_in_order_and_the_answer_is_stored(aqt: AsyncQt, pane: Cha
     # the bubble grew token by token, in order
     assert rec.text_at_token == ["".join(tokens[: i + 1]) for i in range(len(tokens))]
     user, answer = pane.transcript.views
-    assert (user.role, user.text) == ("user", "Name three colours.")
+    assert (user.role, user.text) == ("user", "Tell me about owls.")
     assert answer.text == done.text == "".join(tokens)
     # what is on screen is the rendered final text (rendered after the last token)
     words = done.text.split()
@@ -101,13 +101,13 @@ def test_tokens_arrive_in_order_and_the_answer_is_stored(aqt: AsyncQt, pane: Cha
     # stored: the question and the complete answer with its statistics
     messages = stored(aqt, pane)
     assert [(m.role, m.content, m.status) for m in messages] == [
-        ("user", "Name three colours.", "complete"),
+        ("user", "Tell me about owls.", "complete"),
         ("assistant", done.text, "complete"),
     ]
     assert messages[1].stats is not None and messages[1].stats.completion_tokens >= len(tokens)
     assert messages[1].model == STARTER_MODEL_ID
-    assert pane.conversation is not None and pane.conversation.title == "Name three colours."
-    aqt.until(lambda: pane.conversation_list.titles() == ["Name three colours."])
+    assert pane.conversation is not None and pane.conversation.title == "Tell me about owls."
+    aqt.until(lambda: pane.conversation_list.titles() == ["Tell me about owls."])
 
 
 def test_stop_mid_answer_with_escape(aqt: AsyncQt, pane: ChatPane) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pytestqt.qtbot import QtBot
+
 from desktop.chat.markdown import MarkdownRenderer
+from desktop.chat.message_view import MessageView, stable_boundary
 
 
 def test_code_fences_are_highlighted_in_a_block() -> None:
@@ -31,3 +34,41 @@ def test_raw_html_is_shown_not_rendered() -> None:
     html = MarkdownRenderer().render("<script>alert(1)</script> **bold**")
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "<strong>bold</strong>" in html
+
+
+LONG_ANSWER = (
+    "# Keeping bees\n\nBees need **water** and shade [1].\n\n"
+    "1. Place the hive\n2. Add frames\n\n"
+    "```python\ndef honey(frames):\n\n    return frames * 2\n```\n\n"
+    "- smoke calms them\n- wear gloves\n\n"
+    "| tool | use |\n|---|---|\n| smoker | calm |\n\n"
+    "That is all [2]."
+)
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def test_streaming_render_matches_a_full_render(qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QTextBrowser
+
+    renderer = MarkdownRenderer()
+    view = MessageView("assistant", "", renderer)
+    qtbot.addWidget(view)
+    for end in range(5, len(LONG_ANSWER) + 5, 5):  # token-sized pieces
+        view.append(LONG_ANSWER[len(view.text) : end])
+        view.render_now()
+        # what is on screen is always the text so far, rendered
+        full = QTextBrowser()
+        full.setHtml(renderer.render(view.text))
+        assert _lines(view.shown_text()) == _lines(full.toPlainText()), view.text
+    assert view.text == LONG_ANSWER
+    assert stable_boundary(LONG_ANSWER) > 0
+
+
+def test_stable_boundary_never_splits_a_code_fence() -> None:
+    text = "Intro\n\n```\ncode\n\nmore code\n```\n\nTail"
+    assert text[stable_boundary(text) :] == "Tail"
+    assert stable_boundary("Intro\n\n```\ncode\n\nmore") == len("Intro\n\n")
+    assert stable_boundary("no blank line yet") == 0

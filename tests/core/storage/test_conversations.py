@@ -179,3 +179,21 @@ async def test_engine_conversation_api(data_dir: Path, tmp_path: Path) -> None:
     await engine.delete_conversation(conv.id)
     assert await engine.list_conversations() == []
     await engine.close()
+
+
+async def test_text_before_a_pause_in_the_stream_is_saved(store: ConversationStore) -> None:
+    import asyncio
+
+    conv = store.create()
+    seen_on_disk: list[str] = []
+
+    async def slow() -> AsyncIterator[Event]:
+        yield Token("first")
+        yield Token(" second")
+        await asyncio.sleep(0.4)  # the model stalls; nothing else arrives
+        seen_on_disk.append(store.messages(conv.id)[0].content)
+        yield Done("first second")
+
+    async for _ in record_answer(store, conv.id, slow(), save_interval_s=0.1):
+        pass
+    assert seen_on_disk == ["first second"]

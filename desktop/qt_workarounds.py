@@ -1,0 +1,55 @@
+"""Workarounds for bugs in the Qt binding Lectern runs on, each detected before it is applied.
+
+PySide6 6.12.0 on CPython 3.11 releases one reference to ``None`` more than
+it takes on every call of a method that returns nothing (``setText``,
+``setHtml``, ``setFixedHeight``...). ``None`` starts with a few thousand
+references, so after some tens of thousands of such calls — a minute or two
+of a streaming answer — its count reaches zero and the interpreter aborts
+("none_dealloc: deallocating None"), or memory is corrupted first and Qt
+crashes somewhere unrelated. Python 3.12 made ``None`` immortal, which hides
+the bug there.
+
+:func:`guard_none_refcount` measures the leak with a harmless probe and, only
+when it is there, raises ``None``'s reference count far out of reach (2**40),
+which is what 3.12 does by design. It runs once, from the bridge's
+constructor, so every window and test that talks to the engine is covered.
+"""
+
+from __future__ import annotations
+
+import sys
+
+PROBE_CALLS = 64
+HEADROOM = 1 << 40
+
+_checked = False
+guarded = False  # whether the workaround was applied (shown in bug reports, tested)
+
+
+def none_refcount_leaks() -> bool:
+    """Whether calling a void Qt method loses a reference to ``None``."""
+    from PySide6.QtCore import QObject
+
+    probe = QObject()
+    before = sys.getrefcount(None)
+    for _ in range(PROBE_CALLS):
+        probe.setObjectName("probe")
+    return sys.getrefcount(None) <= before - PROBE_CALLS // 2
+
+
+def guard_none_refcount() -> bool:
+    """Apply the ``None`` reference-count workaround if this binding needs it (idempotent)."""
+    global _checked, guarded
+    if _checked:
+        return guarded
+    _checked = True
+    if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
+        return False  # None is immortal there (or the layout below does not hold)
+    if not none_refcount_leaks():
+        return False
+    import ctypes
+
+    # CPython 3.11: a PyObject starts with its Py_ssize_t reference count
+    ctypes.c_ssize_t.from_address(id(None)).value += HEADROOM
+    guarded = True
+    return True
