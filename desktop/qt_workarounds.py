@@ -11,7 +11,8 @@ the bug there.
 
 :func:`guard_none_refcount` measures the leak with a harmless probe and, only
 when it is there, raises ``None``'s reference count far out of reach (2**40),
-which is what 3.12 does by design. It runs once, from the bridge's
+which is what 3.12 does by design; ``True`` and ``False``, which leak the
+same way through other methods, get the same headroom. It runs once, from the bridge's
 constructor, so every window and test that talks to the engine is covered.
 """
 
@@ -49,7 +50,9 @@ def guard_none_refcount() -> bool:
         return False
     import ctypes
 
-    # CPython 3.11: a PyObject starts with its Py_ssize_t reference count
-    ctypes.c_ssize_t.from_address(id(None)).value += HEADROOM
+    # CPython 3.11: a PyObject starts with its Py_ssize_t reference count. True and False
+    # leak the same way through other methods (seen as "bool_dealloc" at exit).
+    for singleton in (None, True, False):
+        ctypes.c_ssize_t.from_address(id(singleton)).value += HEADROOM
     guarded = True
     return True
