@@ -51,6 +51,7 @@ class DocumentService:
         self._extractor: Extractor | None = None
         self._cancel = threading.Event()
         self._lock = threading.Lock()
+        self._fingerprints: dict[Path, str] = {}
 
     # -- shared resources ---------------------------------------------------
     @property
@@ -64,8 +65,12 @@ class DocumentService:
         return load_embedder(folder, name)
 
     def embedder_fingerprint(self) -> str:
-        """The configured embedder's identity without loading it."""
-        return _fingerprint(self._embedder_folder())
+        """The configured embedder's identity without loading it (cached per folder)."""
+        folder = self._embedder_folder()
+        fp = self._fingerprints.get(folder)
+        if fp is None:
+            fp = self._fingerprints[folder] = _fingerprint(folder)
+        return fp
 
     @property
     def extractor(self) -> Extractor:

@@ -1,9 +1,10 @@
 """Hybrid search: dense vectors (Chroma) and BM25 keywords (FTS5), fused, one passage per page.
 
 Scoring (chosen by measurement on shared/eval, see the README): every
-candidate chunk gets ``cosine + keyword_weight × bm25 / best_bm25``; a chunk
-found only by BM25 is given the lowest cosine among the dense candidates
-(a lower bound, so it is not favoured over what the vectors saw). Results
+candidate chunk gets ``cosine + neighbour_weight × best neighbour's cosine +
+keyword_weight × bm25 / best_bm25``; a chunk found only by BM25 is given the
+lowest cosine among the dense candidates (a lower bound, so it is not
+favoured over what the vectors saw). Results
 keep the best chunk of each page, so the top k cover k different pages, and
 each passage is widened by up to ``expand`` neighbouring chunks of the same
 page so that a sentence cut by a chunk boundary is whole in what the reader
@@ -32,6 +33,7 @@ class SearchParams:
 
     candidates: int = 60  # from each of dense and BM25
     keyword_weight: float = 0.3
+    neighbour_weight: float = 0.3
     expand: int = 1  # neighbouring chunks on each side, same page only
     one_per_page: bool = True
     threshold: float = 0.5  # best cosine below this: the library does not cover the question
@@ -86,6 +88,15 @@ class HybridSearcher:
         dense_of = {cid: sim for cid, sim in dense if cid in rows}
         floor = min(dense_of.values(), default=0.0)
         scores = dict(dense_of)
+        if params.neighbour_weight:
+            # A chunk whose neighbours also match is more likely the right place: add a share
+            # of the best neighbour's similarity (neighbours outside the candidates count as
+            # the floor, so no extra vector look-ups are needed).
+            at = {(r.sha, r.idx): dense_of[r.id] for r in rows.values() if r.id in dense_of}
+            for cid, sim in dense_of.items():
+                r = rows[cid]
+                best = max(at.get((r.sha, r.idx - 1), floor), at.get((r.sha, r.idx + 1), floor))
+                scores[cid] = sim + params.neighbour_weight * best
         if keyword:
             top = max(s for _, s in keyword) or 1.0
             for rid, s in keyword:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from core.documents.chunking import chunk_pages, embedding_text
 from core.documents.embedder import Embedder
 from core.documents.extraction import TocEntry
@@ -29,7 +31,7 @@ def test_chunks_respect_the_token_limit_and_point_into_the_page(docs_embedder: E
 def test_neighbouring_chunks_overlap_and_cover_the_page(docs_embedder: Embedder) -> None:
     chunks = chunk_pages([PAGE], docs_embedder.token_offsets, max_tokens=64, overlap=16)
     assert len(chunks) > 4
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.char_start < a.char_end, "no overlap"
         assert b.char_start > a.char_start, "no progress"
     assert chunks[0].char_start == 0

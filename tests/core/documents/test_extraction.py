@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pymupdf
@@ -28,7 +29,7 @@ UBUNTU = SHARED_EVAL / "pdfs" / "ubuntu-packaging-guide.pdf"
 
 
 @pytest.fixture(scope="module")
-def extractor() -> Extractor:
+def extractor() -> Iterator[Extractor]:
     ex = Extractor(timeout_s=60, stall_s=30)
     yield ex
     ex.close()

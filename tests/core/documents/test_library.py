@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,13 +28,10 @@ LONG_NAME = "Ünïcødé — 説明書 " + "long" * 46 + ".pdf"  # 200 character
 
 
 @pytest.fixture
-def engine(tmp_path: Path, starter_embedder: Path, docs_embedder: object) -> Engine:
+def engine(tmp_path: Path, starter_embedder: Path, docs_embedder: object) -> Iterator[Engine]:
     eng = Engine(docs_data_dir_with_embedder(tmp_path / "data", starter_embedder))
     yield eng
-    import asyncio
-
-    asyncio.get_event_loop_policy()  # engines close in the test (async) where needed
-    eng.documents.close()
+    eng.documents.close()  # the extraction worker and the open stores
 
 
 def _counts_agree(store: LibraryStore) -> dict[str, int]:

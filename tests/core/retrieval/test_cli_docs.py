@@ -1,0 +1,78 @@
+"""The document commands as a user runs them: real ``lectern`` processes, JSON per SPEC §2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO, SHARED_EVAL, docs_data_dir_with_embedder
+from tests.core.documents.pdfs import FACTS, text_pdf
+
+
+def _lectern(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "desktop.launcher", "--data-dir", str(data), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_search_and_eval_json(ubuntu_library: Path, tmp_path: Path) -> None:
+    res = _lectern(
+        ubuntu_library, "search", "pull-lp-source", "--library", "eval", "-k", "3", "--json"
+    )
+    assert res.returncode == 0, res.stderr
+    hits = json.loads(res.stdout)
+    assert len(hits) == 3
+    assert set(hits[0]) == {"file", "page", "text", "score"}
+    assert any("pull-lp-source" in h["text"] for h in hits)
+
+    qa = tmp_path / "qa.jsonl"
+    lines = [ln for ln in (SHARED_EVAL / "qa.jsonl").read_text().splitlines() if "upg-" in ln]
+    qa.write_text(
+        "\n".join(lines[:4] + (SHARED_EVAL / "unanswerable.jsonl").read_text().splitlines()[:2])
+        + "\n"
+    )
+    res = _lectern(ubuntu_library, "eval", str(qa), "--library", "eval", "-k", "5", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["metrics"]["answerable"] == 4 and out["metrics"]["unanswerable"] == 2
+    assert 0.0 <= out["metrics"]["page_hit@5"] <= 1.0
+    assert [r["id"] for r in out["results"]] == [
+        "upg-01",
+        "upg-02",
+        "upg-03",
+        "upg-04",
+        "none-01",
+        "none-02",
+    ]
+    assert all(len(r["hits"]) == 5 for r in out["results"])
+
+
+def test_index_list_remove(tmp_path: Path, starter_embedder: Path) -> None:
+    data = docs_data_dir_with_embedder(tmp_path / "data", starter_embedder)
+    good = text_pdf(tmp_path / "good.pdf", FACTS)
+    bad = tmp_path / "empty.pdf"
+    bad.write_bytes(b"")
+    res = _lectern(data, "index", str(good), str(bad), "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == {
+        "indexed": [str(good)],
+        "unchanged": [],
+        "failed": [{"file": str(bad), "reason": "empty file (0 bytes)"}],
+    }
+    assert "good.pdf: ready" in res.stderr  # progress goes to stderr
+
+    res = _lectern(data, "docs", "list", "--json")
+    states = {d["file"]: d["state"] for d in json.loads(res.stdout)}
+    assert states == {"good.pdf": "ready", "empty.pdf": "failed"}
+
+    assert _lectern(data, "docs", "remove", "good.pdf").returncode == 0
+    res = _lectern(data, "docs", "remove", "good.pdf")
+    assert res.returncode == 1 and "No document" in res.stderr and "Traceback" not in res.stderr
+    res = _lectern(data, "search", "anything", "--library", "nope")
+    assert res.returncode == 1 and "no library named 'nope'" in res.stderr

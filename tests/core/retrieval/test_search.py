@@ -1,0 +1,65 @@
+"""Hybrid search on a real manual (shared/eval's Ubuntu Packaging Guide), through the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pymupdf
+
+from core.engine import Engine
+from core.retrieval.grounding import NOT_COVERED_ANSWER
+from tests.conftest import SHARED_EVAL
+
+UBUNTU = SHARED_EVAL / "pdfs" / "ubuntu-packaging-guide.pdf"
+
+
+def _page_texts() -> list[str]:
+    with pymupdf.open(UBUNTU) as doc:
+        return [p.get_text() for p in doc]
+
+
+async def test_passages_point_at_their_page_text(ubuntu_library: Path) -> None:
+    engine = Engine(ubuntu_library)
+    try:
+        hits = await engine.search("pbuilder hook to pause on a build failure", "eval", k=5)
+    finally:
+        await engine.close()
+    assert len(hits) == 5
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    pages = _page_texts()
+    for h in hits:
+        assert h.file == "ubuntu-packaging-guide.pdf" and h.path == str(UBUNTU)
+        assert h.library == "eval" and h.chunk_id
+        span = pages[h.page - 1][h.char_start : h.char_end]
+        assert len(span) == len(h.text)
+        assert span.split() == h.text.split()  # same words (gaps between chunks are spaces)
+    assert len({h.page for h in hits}) == 5  # one passage per page
+    assert 45 in [h.page for h in hits[:3]]  # "pause when it comes across a build failure"
+
+
+async def test_a_covered_question_and_an_uncovered_one(ubuntu_library: Path) -> None:
+    engine = Engine(ubuntu_library)
+    try:
+        yes = await engine.retrieve_for_question(
+            "In which pocket does a stable release update wait before it is moved to updates?",
+            "eval",
+        )
+        no = await engine.retrieve_for_question(
+            "What is the best temperature for baking sourdough bread?", "eval"
+        )
+    finally:
+        await engine.close()
+    assert yes.covered and yes.passages
+    assert 25 in [p.page for p in yes.passages]
+    assert not no.covered and no.relevance < yes.relevance
+    assert "do not" in NOT_COVERED_ANSWER
+
+
+async def test_keyword_only_terms_are_found(ubuntu_library: Path) -> None:
+    """An exact command name that the embedder knows nothing about still ranks its page."""
+    engine = Engine(ubuntu_library)
+    try:
+        hits = await engine.search("C10shell hookdir", "eval", k=3)
+    finally:
+        await engine.close()
+    assert hits[0].page == 45 and "C10shell" in hits[0].text
