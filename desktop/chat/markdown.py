@@ -67,9 +67,10 @@ class MarkdownRenderer:
         md.enable(["table", "strikethrough"])
         md.inline.ruler.before("link", "citation", _citation_rule)
         # set directly: add_render_rule would re-bind these methods to the renderer
-        md.renderer.rules["fence"] = self._fence
-        md.renderer.rules["code_block"] = self._fence
-        md.renderer.rules["code_inline"] = self._code_inline
+        rules: dict[str, Any] = md.renderer.rules  # type: ignore[attr-defined]
+        rules["fence"] = self._fence
+        rules["code_block"] = self._fence
+        rules["code_inline"] = self._code_inline
         self._md = md
 
     def render(self, text: str) -> str:

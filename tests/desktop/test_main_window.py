@@ -19,7 +19,7 @@ def test_window_shows_three_panes_and_the_starter_model(
     qtbot.addWidget(window)
     window.show()
     assert window.windowTitle() == "Lectern"
-    names = [window.splitter.widget(i).objectName() for i in range(3)]
+    names = [w.objectName() for i in range(3) if (w := window.splitter.widget(i)) is not None]
     assert names == ["modelsPane", "documentsPane", "chatPane"]
     assert window.models_pane.list.count() == 0  # nothing loaded before the window shows
     window.start()
@@ -44,3 +44,39 @@ def test_layout_is_remembered(qtbot: QtBot, aqt: AsyncQt, data_dir: Path) -> Non
     qtbot.addWidget(again)
     again.show()
     assert again.splitter.sizes()[:2] == sizes[:2]  # the last pane takes what is left
+
+
+def test_controls_have_accessible_names_and_shortcuts(
+    qtbot: QtBot, aqt: AsyncQt, data_dir: Path
+) -> None:
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractItemView,
+        QHeaderView,
+        QLineEdit,
+        QPlainTextEdit,
+        QWidget,
+    )
+
+    window = MainWindow(EngineBridge(Engine(data_dir)))
+    qtbot.addWidget(window)
+    window.show()
+    unnamed = []
+    for pane in (window.models_pane, window.chat_pane):
+        for kind in (QAbstractButton, QLineEdit, QPlainTextEdit, QAbstractItemView):
+            for w in pane.findChildren(kind):  # type: ignore[type-var]
+                assert isinstance(w, QWidget)
+                if isinstance(w, QHeaderView) or type(w.parent()).__name__ in (
+                    "QTabBar",
+                    "QLineEdit",
+                ):
+                    continue  # Qt's own parts of a tree, a tab bar or a line edit
+                if not w.accessibleName() and not (isinstance(w, QAbstractButton) and w.text()):
+                    unnamed.append(f"{type(w).__name__} {w.objectName()}")
+    assert unnamed == []
+    shortcuts = {a.shortcut().toString() for a in window.actions()}
+    assert {"Ctrl+N", "Ctrl+F"} <= shortcuts
+    window.activateWindow()
+    qtbot.waitActive(window)
+    next(a for a in window.actions() if a.shortcut().toString() == "Ctrl+F").trigger()
+    qtbot.waitUntil(window.chat_pane.conversation_list.search.hasFocus, timeout=3000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QTreeWidgetItem
+from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
 from pytestqt.qtbot import QtBot
 
 from core.engine import Engine
@@ -21,6 +21,18 @@ from tests.desktop.conftest import AsyncQt
 fake_hub = models_fixtures.fake_hub
 tiny_ggufs = models_fixtures.tiny_ggufs
 starter_sha256 = models_fixtures.starter_sha256
+
+
+def top(tree: QTreeWidget, i: int) -> QTreeWidgetItem:
+    item = tree.topLevelItem(i)
+    assert item is not None
+    return item
+
+
+def child(item: QTreeWidgetItem, i: int) -> QTreeWidgetItem:
+    c = item.child(i)
+    assert c is not None
+    return c
 
 
 def make_pane(qtbot: QtBot, engine: Engine) -> ModelsPane:
@@ -48,17 +60,17 @@ def test_catalog_lists_files_with_size_quant_and_fit(
     tree = pane.catalog.tree
     assert tree.topLevelItemCount() == len(engine.catalog()) > 0
     first = engine.catalog()[0]
-    top = tree.topLevelItem(0)
-    assert first.name in top.text(0)
-    child = top.child(0)
-    assert child.text(0) == first.files[0].filename
-    assert child.text(1).endswith(first.files[0].quantization)
-    assert child.text(2).endswith(("MB", "GB"))
-    assert child.text(3)  # the planner's label, or "—" before the hardware area provides one
+    first_item = top(tree, 0)
+    assert first.name in first_item.text(0)
+    file_item = child(first_item, 0)
+    assert file_item.text(0) == first.files[0].filename
+    assert file_item.text(1).endswith(first.files[0].quantization)
+    assert file_item.text(2).endswith(("MB", "GB"))
+    assert file_item.text(3)  # the planner's label, or "—" before the hardware area provides one
     # choosing a file and pressing Download asks for exactly that file
     asked: list[tuple[str, str]] = []
     pane.catalog.download_requested.connect(lambda r, f: asked.append((r, f)))
-    tree.setCurrentItem(child)
+    tree.setCurrentItem(file_item)
     pane.catalog.download_button.click()
     assert asked == [(first.repo_id, first.files[0].filename)]
 
@@ -71,13 +83,13 @@ def test_hub_search_lists_repositories_and_their_files(
     hub.query.setText("gemma")
     hub.search_button.click()
     aqt.until(lambda: hub.tree.topLevelItemCount() > 0)
-    repos = [hub.tree.topLevelItem(i).text(0) for i in range(hub.tree.topLevelItemCount())]
+    repos = [top(hub.tree, i).text(0) for i in range(hub.tree.topLevelItemCount())]
     assert STARTER_REPO in repos
-    item = hub.tree.topLevelItem(repos.index(STARTER_REPO))
+    item = top(hub.tree, repos.index(STARTER_REPO))
     item.setExpanded(True)
 
     def files() -> list[QTreeWidgetItem]:
-        return [item.child(i) for i in range(item.childCount())]
+        return [child(item, i) for i in range(item.childCount())]
 
     aqt.until(lambda: any(c.text(0) == STARTER_FILE for c in files()))
     (gguf,) = [c for c in files() if c.text(0) == STARTER_FILE]
@@ -140,7 +152,7 @@ def test_per_model_settings_are_stored_and_used_for_sampling(
     dialog = ModelSettingsDialog(rec, engine.settings.generation)
     qtbot.addWidget(dialog)
     dialog.fields["temperature"].check.setChecked(True)
-    dialog.fields["temperature"].spin.setValue(0.3)
+    dialog.fields["temperature"].spin.setValue(0.3)  # type: ignore[arg-type]
     dialog.fields["n_ctx"].check.setChecked(True)
     dialog.fields["n_ctx"].spin.setValue(2048)
     dialog.template.setPlainText("{{ messages }}")

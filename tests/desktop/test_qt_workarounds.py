@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from tests.conftest import REPO
 
@@ -26,7 +27,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_many_void_qt_calls_do_not_abort(data_dir) -> None:  # type: ignore[no-untyped-def]
+def test_many_void_qt_calls_do_not_abort(data_dir: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(data_dir)],
         cwd=REPO,

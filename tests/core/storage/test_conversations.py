@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,7 +79,7 @@ def test_messages_keep_order_stats_and_sources(store: ConversationStore) -> None
 def test_truncate_removes_a_message_and_everything_after(store: ConversationStore) -> None:
     conv = store.create()
     ids = [
-        store.add_message(conv.id, r, t).id
+        store.add_message(conv.id, r, t).id  # type: ignore[arg-type]
         for r, t in [("user", "1"), ("assistant", "2"), ("user", "3"), ("assistant", "4")]
     ]
     assert store.truncate(conv.id, ids[2]) == 2
@@ -155,7 +156,7 @@ async def test_record_answer_keeps_text_when_stopped_or_failed(store: Conversati
 
 async def test_record_answer_saves_on_abandon(store: ConversationStore) -> None:
     conv = store.create()
-    gen = record_answer(store, conv.id, _events(Token("par"), Token("tial"), Done("partial")))
+    gen: Any = record_answer(store, conv.id, _events(Token("par"), Token("tial"), Done("partial")))
     async for ev in gen:
         if isinstance(ev, Token):
             break  # the consumer goes away after the first token
