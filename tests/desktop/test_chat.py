@@ -163,3 +163,39 @@ def test_edit_and_resend(aqt: AsyncQt, pane: ChatPane) -> None:
     assert messages[0].content == "What is five plus five?"
     assert pane.transcript.views[0].text == "What is five plus five?"
     assert len(pane.transcript.views) == 2 and not pane.edit_banner.isVisible()
+
+
+def test_an_error_is_shown_in_place_with_its_hint(aqt: AsyncQt, pane: ChatPane) -> None:
+    pane.set_model("/nowhere/missing-model.gguf")
+    send(aqt, pane, "Hello?")
+    wait_idle(aqt, pane)
+    answer = pane.transcript.views[-1]
+    assert "missing-model.gguf" in answer.error_text
+    assert "Traceback" not in answer.error_text
+    (_, saved) = stored(aqt, pane)
+    assert saved.status == "failed" and "missing-model.gguf" in saved.error
+
+
+def test_citations_open_their_passage(aqt: AsyncQt, pane: ChatPane) -> None:
+    from PySide6.QtCore import QUrl
+
+    from core.types import Passage
+
+    store = pane.engine.conversations
+    conv = store.create("Cited")
+    store.add_message(conv.id, "user", "Where is it?")
+    passages = [
+        Passage(file="a.pdf", page=2, text="alpha", score=0.9, path="/docs/a.pdf"),
+        Passage(file="b.pdf", page=7, text="beta", score=0.8, path="/docs/b.pdf"),
+    ]
+    store.add_message(conv.id, "assistant", "In both [1] and [2].", sources=passages)
+    pane.open_conversation(conv.id)
+    aqt.until(lambda: len(pane.transcript.views) == 2)
+    answer = pane.transcript.views[1]
+    assert "a.pdf, p.&nbsp;2" in answer.sources_label.text()
+    assert 'href="cite:2"' in answer.body.toHtml()
+    opened: list[Passage] = []
+    pane.citation_activated.connect(opened.append)
+    answer.body.anchorClicked.emit(QUrl("cite:2"))  # the [2] in the text
+    answer.sources_label.linkActivated.emit("cite:1")  # the first source in the strip
+    assert opened == [passages[1], passages[0]]
