@@ -106,6 +106,7 @@ class ModelsPane(QWidget):
         self.hub.download_requested.connect(self.download)
         self.downloads.model_installed.connect(lambda _rec: self.refresh())
         bridge.failed.connect(self._on_failed)
+        bridge.finished.connect(self._on_finished)
         self._update_buttons()
 
     # -- start-up and listing -------------------------------------------------
@@ -208,14 +209,14 @@ class ModelsPane(QWidget):
         self.downloads.download(repo_id, filename)
         self.status_message.emit(f"Downloading {filename}…")
 
-    def edit_settings(self, model_id: str | None, accept: bool | None = None) -> None:
+    def edit_settings(self, model_id: str | None) -> None:
+        """Open the per-model settings dialog; saves the overrides when accepted."""
         rec = self.records.get(model_id or "")
         if rec is None:
             return
         dialog = ModelSettingsDialog(rec, self.engine.settings.generation, self)
-        if accept is None and dialog.exec() != ModelSettingsDialog.DialogCode.Accepted:
-            return
-        self.save_overrides(rec.id, dialog.overrides())
+        if dialog.exec() == ModelSettingsDialog.DialogCode.Accepted:
+            self.save_overrides(rec.id, dialog.overrides())
 
     def save_overrides(self, model_id: str, overrides: dict[str, object]) -> None:
         from core.executors import run_blocking
@@ -245,6 +246,10 @@ class ModelsPane(QWidget):
         self.bridge.submit(
             "model-delete", self.engine.delete_model(rec.id), on_done=lambda _r: self.refresh()
         )
+
+    def _on_finished(self, tag: str) -> None:
+        if tag in ("model-load", "model-unload"):
+            self._update_buttons()
 
     def _on_failed(self, tag: str, error: BaseException) -> None:
         if tag.startswith("model-") or tag == "list-models":

@@ -168,3 +168,22 @@ def test_per_model_settings_are_stored_and_used_for_sampling(
     assert (
         sampling.temperature == 0.3 and sampling.max_tokens == engine.settings.generation.max_tokens
     )
+
+
+def test_load_and_unload_the_starter_model(qtbot: QtBot, aqt: AsyncQt, chat_data_dir: Path) -> None:
+    engine = Engine(chat_data_dir)
+    pane = make_pane(qtbot, engine)
+    loaded: list[object] = []
+    pane.model_loaded.connect(loaded.append)
+    pane.refresh()
+    aqt.until(lambda: pane.list.count() == 1 and pane.load_button.isEnabled())
+    pane.load_button.click()
+    aqt.until(lambda: bool(loaded), timeout=120)
+    assert engine.loaded_model is not None and pane.loaded_id == engine.loaded_model.record.id  # type: ignore[union-attr]
+    assert "loaded" in pane.list.item(0).text()  # type: ignore[union-attr]
+    assert not pane.load_button.isEnabled() and pane.unload_button.isEnabled()
+    pane.unload_button.click()
+    aqt.until(lambda: len(loaded) == 2)
+    assert loaded[-1] is None and engine.loaded_model is None
+    assert "loaded" not in pane.list.item(0).text()  # type: ignore[union-attr]
+    aqt.run(engine.close())
