@@ -15,13 +15,31 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import pymupdf
+if TYPE_CHECKING:
+    import pymupdf
 
 Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 in PDF points
 
-_cache: dict[str, tuple[float, pymupdf.Document]] = {}  # path -> (mtime, open doc); one thread
+_cache: dict[str, tuple[float, Any]] = {}  # path -> (mtime, open document); one thread only
+
+
+def import_pymupdf() -> ModuleType:
+    """PyMuPDF, imported on first use (blocking; call it in an executor).
+
+    PyMuPDF 2 loads its ONNX page-layout model when imported (about a second of
+    work that holds the interpreter lock and so freezes the window). Rendering
+    and ``get_text()`` never use it, so in this process it is left out.
+    """
+    if "pymupdf" not in sys.modules:
+        sys.modules.setdefault("pymupdf.layout", None)  # type: ignore[arg-type]
+    import pymupdf
+
+    return pymupdf
 
 
 @dataclass(frozen=True)
@@ -46,6 +64,7 @@ class RenderedPage:
 
 
 def _open(path: str) -> pymupdf.Document:
+    pymupdf = import_pymupdf()
     mtime = os.stat(path).st_mtime
     cached = _cache.get(path)
     if cached is not None and cached[0] == mtime:
@@ -86,6 +105,7 @@ def render_page(
     When a passage is given, its rectangles on the page are found as well.
     Raises ``OSError``/``pymupdf.FileDataError`` for a missing or unreadable file.
     """
+    pymupdf = import_pymupdf()
     doc = _open(path)
     if doc.needs_pass:
         raise PermissionError("the PDF is encrypted")

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.documents.events import DocumentStatus, IndexSummary
+from core.executors import run_blocking
 from core.types import Passage
 from desktop.bridge import EngineBridge
 from desktop.documents.document_list import DocumentList
@@ -85,6 +86,7 @@ class DocumentsPane(QWidget):
         self._live: dict[tuple[str, str], RowState] = {}  # (library, path) -> busy state
         self._counts: dict[str, int] = {}
         self._last_summary = ""
+        self._warmed = False
         # library counts follow documents becoming ready, at most twice a second
         self._counts_timer = QTimer(self)
         self._counts_timer.setSingleShot(True)
@@ -253,6 +255,8 @@ class DocumentsPane(QWidget):
         if DEFAULT_LIBRARY not in {n for n, _ in pairs}:
             pairs.insert(0, (DEFAULT_LIBRARY, 0))  # always somewhere to drop into
         self._counts = dict(pairs)
+        if not self._warmed and (any(n for _, n in pairs) or self.watched.folders()):
+            self._warm_up()
         self.libraries.set_libraries(pairs, select)
         self.active_libraries_changed.emit(self.libraries.active_libraries())
         self._load_documents(self.current_library())
@@ -265,6 +269,20 @@ class DocumentsPane(QWidget):
                 self.libraries.set_count(str(lib.name), int(lib.documents))
 
         self.bridge.submit("docs:count-libraries", self.bridge.engine.list_libraries(), show)
+
+    def _warm_up(self) -> None:
+        """Load the embedding model and PyMuPDF in the background, once.
+
+        Their first import holds the interpreter lock for up to half a second at a
+        time; done now, while nothing else runs, it does not stall indexing or an
+        answer later, and the first question does not wait for the model.
+        """
+        from desktop.documents.page_render import import_pymupdf
+
+        self._warmed = True
+        documents = self.bridge.engine.documents
+        self.bridge.submit("docs:warm-up:embedder", run_blocking("ingest", documents.embedder))
+        self.bridge.submit("docs:warm-up:viewer", run_blocking("viewer", import_pymupdf))
 
     def _on_library_selected(self, name: str) -> None:
         self._load_documents(name)
@@ -615,6 +633,8 @@ class DocumentsPane(QWidget):
         self.stop_button.setVisible(busy)
 
     def _on_bridge_failed(self, tag: str, error: BaseException) -> None:
+        if tag.startswith("docs:warm-up:"):
+            return  # the same problem shows up, with context, when the model is used
         if tag.startswith("docs:") and not tag.startswith("docs:index:"):
             message, hint = error_text(error)
             self._say(f"{message} {hint}".strip(), error=True)

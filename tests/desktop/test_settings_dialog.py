@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
@@ -11,6 +15,13 @@ from pytestqt.qtbot import QtBot
 from core.engine import Engine
 from core.settings import load_settings
 from desktop.settings_dialog import STARTER_EMBEDDER, SettingsDialog
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_the_gui_thread() -> Iterator[None]:
+    """Dialogs left for the garbage collector must die here, not later in a worker thread."""
+    yield
+    gc.collect()
 
 
 def test_saves_typed_settings(qtbot: QtBot, data_dir: Path) -> None:
