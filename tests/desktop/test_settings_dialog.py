@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
