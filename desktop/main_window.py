@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import QMainWindow, QMenu, QSplitter, QWidget
 
 from core.models.registry import ModelRecord
@@ -51,6 +51,10 @@ class MainWindow(QMainWindow):
         self.model_label = self.status.model_label
         self._build_menus()
         self.help_menu: QMenu = self.menuBar().addMenu("&Help")
+        # follow the desktop switching between light and dark while Lectern runs
+        app = QGuiApplication.instance()
+        if isinstance(app, QGuiApplication):
+            app.styleHints().colorSchemeChanged.connect(self._on_color_scheme)
         self._wire()
         self._restore_ui_state()
 
@@ -156,6 +160,9 @@ class MainWindow(QMainWindow):
 
     def _on_conversation_changed(self, conv: Conversation | None) -> None:
         self.setWindowTitle(f"{conv.title} — Lectern" if conv else "Lectern")
+
+    def _on_color_scheme(self, _scheme: object) -> None:
+        self.chat_pane.set_dark(apply_theme())
 
     def _flash(self, text: str) -> None:
         self.status.showMessage(text, 6000)

@@ -90,7 +90,7 @@ def apply_theme(app: QApplication | None = None) -> bool:
     if not isinstance(app, QApplication):
         return dark
     scheme = "dark" if dark else "light"
-    if _applied != scheme:
+    if _applied != scheme:  # once per change: setPalette restyles every widget
         app.setStyle("Fusion")
         app.setPalette(_palette(dark))
         _applied = scheme

@@ -183,6 +183,16 @@ class ChatPane(QWidget):
         self.model = model_id
         self.sampling = sampling
 
+    def set_dark(self, dark: bool) -> None:
+        """Switch the answer colours (code, links, bubbles) to the light or dark scheme."""
+        if dark == self.renderer.dark:
+            return
+        self.renderer = MarkdownRenderer(dark=dark)
+        self.transcript.renderer = self.renderer
+        if self.conversation is not None and not self.streaming:
+            conv_id, self.conversation = self.conversation.id, None
+            self.open_conversation(conv_id)  # redraw the bubbles in the new colours
+
     def new_chat(self) -> None:
         """Start a new conversation (stored when its first message is sent)."""
         self._cancel_edit()

@@ -28,7 +28,7 @@ from desktop.bridge import EngineBridge
 from desktop.errors import error_text
 from desktop.models.catalog_view import CatalogView
 from desktop.models.downloads_view import DownloadsView
-from desktop.models.formatting import fit_label, human_size
+from desktop.models.formatting import UNKNOWN_FIT, fit_label, human_size
 from desktop.models.hub_view import HubSearchView
 from desktop.models.settings_dialog import ModelSettingsDialog
 
@@ -120,8 +120,13 @@ class ModelsPane(QWidget):
             self.bridge.submit(
                 "models-hardware",
                 hardware(),
-                on_done=lambda _hw: self.catalog.set_entries(self.engine.catalog(), self.fit),
+                on_done=lambda _hw: self._relabel(),
             )
+
+    def _relabel(self) -> None:
+        """Fit labels once the hardware is known."""
+        self.catalog.set_entries(self.engine.catalog(), self.fit)
+        self.set_models(list(self.records.values()))
 
     def fit(self, size_bytes: int, **details: object) -> str:
         return fit_label(self.engine, size_bytes, **details)
@@ -149,7 +154,16 @@ class ModelsPane(QWidget):
 
     def _label(self, m: ModelRecord) -> str:
         loaded = "  ● loaded" if m.id == self.loaded_id else ""
-        return f"{m.name}{loaded}\n{m.quantization} · {human_size(m.size_bytes)} · {m.source}"
+        fits = self.fit(
+            m.size_bytes,
+            quantization=m.quantization,
+            parameters_b=m.parameters / 1e9 if m.parameters else None,
+            context_length=m.context_length,
+        )
+        parts = [m.quantization, human_size(m.size_bytes), m.source]
+        if fits != UNKNOWN_FIT:
+            parts.append(fits)
+        return f"{m.name}{loaded}\n" + " · ".join(parts)
 
     def current_id(self) -> str | None:
         item = self.list.currentItem()

@@ -199,3 +199,12 @@ def test_citations_open_their_passage(aqt: AsyncQt, pane: ChatPane) -> None:
     answer.body.anchorClicked.emit(QUrl("cite:2"))  # the [2] in the text
     answer.sources_label.linkActivated.emit("cite:1")  # the first source in the strip
     assert opened == [passages[1], passages[0]]
+    # copy puts the answer's Markdown on the clipboard
+    from PySide6.QtGui import QGuiApplication
+
+    answer.copy_button.click()
+    assert QGuiApplication.clipboard().text() == "In both [1] and [2]."
+    # switching to dark redraws the conversation in dark colours
+    pane.set_dark(True)
+    aqt.until(lambda: len(pane.transcript.views) == 2 and pane.transcript.views[1].renderer.dark)
+    assert pane.transcript.views[1].sources == tuple(passages)

@@ -66,9 +66,14 @@ def test_conversation_survives_a_restart_and_exports(
     assert "## You\n\nTell me about owls." in text
     assert f"## Lectern\n\n{answer.strip()}" in text
 
-    # rename and delete from the list
+    # rename, search and delete from the list
     chat2.rename_conversation(conv_id, "Owls")
     aqt.until(lambda: chat2.conversation_list.titles() == ["Owls"])
+    chat2.conversation_list.search.setText("no such words")
+    aqt.until(lambda: chat2.conversation_list.ids() == [])
+    chat2.conversation_list.search.setText(answer.split()[0])  # found by its answer's text
+    aqt.until(lambda: chat2.conversation_list.ids() == [conv_id])
+    chat2.conversation_list.search.clear()
     chat2.delete_conversation(conv_id, confirm=False)
     aqt.until(lambda: chat2.conversation_list.ids() == [])
     assert chat2.conversation is None and chat2.transcript.views == []
