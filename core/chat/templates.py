@@ -47,8 +47,11 @@ FAMILY_BOS = {
     "completion": "",
 }
 # text that ends an answer besides the end-of-generation tokens
-# (a base model may start the next question without a newline, or answer twice)
-FAMILY_STOP: dict[str, tuple[str, ...]] = {"completion": ("Question:", "\nAnswer:", "\nUser:")}
+# A base model answers in one paragraph and then rambles on (a new question, a second
+# answer, a made-up list); it may start the next question without a newline.
+FAMILY_STOP: dict[str, tuple[str, ...]] = {
+    "completion": ("\n\n", "Question:", "\nAnswer:", "\nUser:")
+}
 _INSTRUCT_RE = re.compile(r"(?i)(?:^|[-_ .])(?:it|instruct|chat|sft|dpo|rlhf)(?:[-_ .]|\d|$)")
 FAMILY_EOS = {
     "gemma": "<eos>",

@@ -167,7 +167,9 @@ def test_stop_strings_are_held_back_until_decided() -> None:
     from core.chat.llama_backend import _split_stop
 
     stops = fallback_template("completion").stop
-    assert _split_stop("Paris.\n\nQuest", stops) == ("Paris.\n\n", "Quest", False)
-    assert _split_stop("Paris.\n\nQuestion: next", stops) == ("Paris.\n\n", "", True)
+    assert _split_stop("Paris. Quest", stops) == ("Paris. ", "Quest", False)
+    assert _split_stop("Paris. Question: next", stops) == ("Paris. ", "", True)
+    assert _split_stop("Paris.\n\nMore", stops) == ("Paris.", "", True)
     assert _split_stop("Paris.\nAnswer", stops) == ("Paris.", "\nAnswer", False)
+    assert _split_stop("Paris.\n", stops) == ("Paris.", "\n", False)
     assert _split_stop("Paris. Quiet", stops) == ("Paris. Quiet", "", False)
