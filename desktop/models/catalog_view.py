@@ -21,15 +21,15 @@ ROLE = Qt.ItemDataRole.UserRole
 
 
 def file_tree() -> QTreeWidget:
-    """A tree with the picker's columns: name, quantisation, size, fit."""
+    """A tree with the picker's columns: model (files by quantisation below it), size, fit."""
     tree = QTreeWidget()
-    tree.setColumnCount(4)
-    tree.setHeaderLabels(["Model", "Quant", "Size", "Fits"])
+    tree.setColumnCount(3)
+    tree.setHeaderLabels(["Model", "Size", "Fits"])
     tree.setRootIsDecorated(True)
     tree.setUniformRowHeights(True)
     header = tree.header()
     header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-    for col in (1, 2, 3):
+    for col in (1, 2):
         header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
     header.setStretchLastSection(False)
     return tree
@@ -57,22 +57,26 @@ class CatalogView(QWidget):
 
     def set_entries(self, entries: list[CatalogEntry], fit: Callable[..., str]) -> None:
         """Fill the tree; ``fit(size_bytes, **details) -> str`` labels each file."""
+        expanded = {
+            item.text(0)
+            for i in range(self.tree.topLevelItemCount())
+            if (item := self.tree.topLevelItem(i)) is not None and item.isExpanded()
+        }
         self.tree.clear()
         for e in entries:
-            top = QTreeWidgetItem([f"{e.name} ({e.parameters_b:g}B)", "", "", ""])
+            top = QTreeWidgetItem([f"{e.name} ({e.parameters_b:g}B)", "", ""])
             top.setToolTip(0, f"{e.description}\n{e.repo_id} · {e.licence}")
             for f in e.files:
-                label = (
-                    "★ " + f.quantization
-                    if f.quantization == e.recommended_quantization
-                    else f.quantization
-                )
+                label = f.quantization
+                if f.quantization == e.recommended_quantization:
+                    label += "  ★ recommended"
                 fits = fit(f.size_bytes, parameters_b=e.parameters_b, quantization=f.quantization)
-                child = QTreeWidgetItem([f.filename, label, human_size(f.size_bytes), fits])
+                child = QTreeWidgetItem([label, human_size(f.size_bytes), fits])
                 child.setData(0, ROLE, (e.repo_id, f.filename))
                 child.setToolTip(0, f"{e.repo_id}/{f.filename}")
                 top.addChild(child)
             self.tree.addTopLevelItem(top)
+            top.setExpanded(top.text(0) in expanded)
 
     def _on_current(self, item: QTreeWidgetItem | None) -> None:
         self.download_button.setEnabled(item is not None and item.data(0, ROLE) is not None)

@@ -86,7 +86,7 @@ class HubSearchView(QWidget):
         )
         for r in repos:
             extra = " · gated" if r.gated else ""
-            item = QTreeWidgetItem([r.repo_id, "", f"↓ {r.downloads:,}", ""])
+            item = QTreeWidgetItem([r.repo_id, "", ""])
             item.setToolTip(0, f"{r.repo_id}\n{r.downloads:,} downloads · {r.likes} likes{extra}")
             item.setData(0, REPO_ROLE, r.repo_id)
             item.setChildIndicatorPolicy(QTreeWidgetItem.ChildIndicatorPolicy.ShowIndicator)
@@ -96,25 +96,20 @@ class HubSearchView(QWidget):
         repo = item.data(0, REPO_ROLE)
         if repo is None or item.childCount():
             return
-        loading = QTreeWidgetItem(["Listing files…", "", "", ""])
+        loading = QTreeWidgetItem(["Listing files…", "", ""])
         item.addChild(loading)
 
         def show(files: list[RemoteModelFile]) -> None:
             item.takeChildren()
             for f in files:
                 parts = f" ({len(f.parts)} parts)" if f.is_split else ""
-                child = QTreeWidgetItem(
-                    [
-                        f.filename + parts,
-                        f.quantization,
-                        human_size(f.size_bytes),
-                        self.fit(f.size_bytes, quantization=f.quantization),
-                    ]
-                )
+                fits = self.fit(f.size_bytes, quantization=f.quantization)
+                child = QTreeWidgetItem([f.quantization + parts, human_size(f.size_bytes), fits])
                 child.setData(0, ROLE, (f.repo_id, f.filename))
+                child.setToolTip(0, f.filename)
                 item.addChild(child)
             if not files:
-                item.addChild(QTreeWidgetItem(["No GGUF model files", "", "", ""]))
+                item.addChild(QTreeWidgetItem(["No GGUF model files", "", ""]))
 
         self.bridge.submit(
             f"hub-files:{repo}", self.bridge.engine.list_repo_files(repo), on_done=show

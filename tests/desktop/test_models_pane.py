@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
 from pytestqt.qtbot import QtBot
 
@@ -63,10 +64,10 @@ def test_catalog_lists_files_with_size_quant_and_fit(
     first_item = top(tree, 0)
     assert first.name in first_item.text(0)
     file_item = child(first_item, 0)
-    assert file_item.text(0) == first.files[0].filename
-    assert file_item.text(1).endswith(first.files[0].quantization)
-    assert file_item.text(2).endswith(("MB", "GB"))
-    assert file_item.text(3)  # the planner's label, or "—" before the hardware area provides one
+    assert file_item.text(0).startswith(first.files[0].quantization)
+    assert first.files[0].filename in file_item.toolTip(0)
+    assert file_item.text(1).endswith(("MB", "GB"))
+    assert file_item.text(2)  # the planner's label, or "—" before the hardware is known
     # choosing a file and pressing Download asks for exactly that file
     asked: list[tuple[str, str]] = []
     pane.catalog.download_requested.connect(lambda r, f: asked.append((r, f)))
@@ -91,9 +92,13 @@ def test_hub_search_lists_repositories_and_their_files(
     def files() -> list[QTreeWidgetItem]:
         return [child(item, i) for i in range(item.childCount())]
 
-    aqt.until(lambda: any(c.text(0) == STARTER_FILE for c in files()))
-    (gguf,) = [c for c in files() if c.text(0) == STARTER_FILE]
-    assert (gguf.text(1), gguf.text(2)) == ("Q4_K_M", "253 MB")
+    def is_starter(c: QTreeWidgetItem) -> bool:
+        return c.data(0, Qt.ItemDataRole.UserRole) == (STARTER_REPO, STARTER_FILE)
+
+    aqt.until(lambda: any(is_starter(c) for c in files()))
+    (gguf,) = [c for c in files() if is_starter(c)]
+    assert (gguf.text(0), gguf.text(1)) == ("Q4_K_M", "253 MB")
+    assert gguf.toolTip(0) == STARTER_FILE
 
 
 def test_download_shows_progress_cancels_and_resumes(
