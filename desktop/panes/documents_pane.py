@@ -616,7 +616,13 @@ class DocumentsPane(QWidget):
         self._last_summary = f"{library}: " + (", ".join(parts) or "nothing to index")
         self._say(self._last_summary, error=bool(summary.failed))
         # anything still marked busy for this run is over
-        self._live = {k: v for k, v in self._live.items() if not (k[0] == library and summary)}
+        # this run is over; files still waiting in a later job for the library stay queued
+        waiting = {p for job in self.queue.pending if job.library == library for p in job.paths}
+        self._live = {
+            k: v
+            for k, v in self._live.items()
+            if k[0] != library or (v.state == "queued" and k[1] in waiting)
+        }
         self._after_change(library)
 
     def _after_change(self, library: str) -> None:
