@@ -155,6 +155,8 @@ class LibraryStore:
         self.db.executescript(_SCHEMA)
         self._client: Any = None
         self._collection: Any = None
+        self._total: tuple[int, int] | None = None
+        self._scratch: sqlite3.Connection | None = None
 
     # -- ownership ----------------------------------------------------------
     def take_ownership(self) -> None:
@@ -421,12 +423,10 @@ class LibraryStore:
 
     def dense_search(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) of the ``n`` nearest vectors, best first."""
-        total = self.chroma_count()
-        if total == 0:
+        if self.total_chunks() == 0:
             return []
-        res = self.collection.query(
-            query_embeddings=[vector], n_results=min(n, total), include=["distances"]
-        )
+        # n may exceed the number of vectors (Chroma then returns them all).
+        res = self.collection.query(query_embeddings=[vector], n_results=n, include=["distances"])
         ids = res["ids"][0]
         dists = res["distances"][0]
         return [(str(i), 1.0 - float(d)) for i, d in zip(ids, dists, strict=True)]
@@ -444,6 +444,55 @@ class LibraryStore:
         except sqlite3.OperationalError:
             return []  # a query FTS5 cannot parse finds nothing rather than failing search
         return [(int(r), float(s)) for r, s in rows]
+
+    def total_chunks(self) -> int:
+        """Number of stored chunks (cached until this or another connection commits)."""
+        with self._lock:
+            version = int(self.db.execute("PRAGMA data_version").fetchone()[0])
+            if self._total is None or self._total[0] != version or self.db.in_transaction:
+                n = int(self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+                self._total = (version, n)
+            return self._total[1]
+
+    def term_frequencies(self, words: Sequence[str]) -> list[tuple[str, int]]:
+        """(word, number of chunks containing it) for each word, tokenised like the index.
+
+        The words are run through the same FTS5 tokenizer (porter stems) in a scratch
+        table and looked up in the index's vocabulary: no posting list is read.
+        """
+        if not words:
+            return []
+        with self._lock:
+            if self._scratch is None:
+                self._scratch = sqlite3.connect(":memory:", check_same_thread=False)
+                self._scratch.execute(
+                    "CREATE VIRTUAL TABLE q USING fts5(w, tokenize = "
+                    "'porter unicode61 remove_diacritics 2')"
+                )
+                self._scratch.execute("CREATE VIRTUAL TABLE qv USING fts5vocab(q, 'instance')")
+                self.db.execute(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab "
+                    "USING fts5vocab(main, chunks_fts, 'row')"
+                )
+            sc = self._scratch
+            sc.execute("DELETE FROM q")
+            sc.executemany("INSERT INTO q(rowid, w) VALUES (?, ?)", list(enumerate(words)))
+            stems: dict[int, list[str]] = {}
+            for doc, term in sc.execute("SELECT doc, term FROM qv"):
+                stems.setdefault(int(doc), []).append(str(term))
+            out = []
+            for i, w in enumerate(words):
+                dfs = [
+                    int(r[0]) if r else 0
+                    for r in (
+                        self.db.execute(
+                            "SELECT doc FROM temp.chunks_vocab WHERE term = ?", (t,)
+                        ).fetchone()
+                        for t in stems.get(i, [])
+                    )
+                ]
+                out.append((w, min(dfs) if dfs else 0))
+            return out
 
     def chunks_by(self, *, ids: Sequence[str] = (), rowids: Sequence[int] = ()) -> list[ChunkRow]:
         """Chunk rows (with the first file name that holds their content), in no order."""
@@ -475,6 +524,9 @@ class LibraryStore:
     def close(self) -> None:
         with self._lock:
             self.db.close()
+            if self._scratch is not None:
+                self._scratch.close()
+                self._scratch = None
         self._collection = None
         self._client = None
         if self._owner is not None:

@@ -11,8 +11,9 @@ page so that a sentence cut by a chunk boundary is whole in what the reader
 (and the model) sees.
 
 "Nothing relevant" is decided on the best cosine similarity among the
-candidates: below the library's relevance threshold the question is not
-covered by the documents.
+candidates, lowered by ``unknown_term_penalty`` for each content word of the
+question that occurs nowhere in the library: below the library's relevance
+threshold the question is not covered by the documents.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from core.documents.embedder import Embedder
 from core.documents.store import ChunkRow, LibraryStore
-from core.retrieval.fts import match_expression
+from core.retrieval.fts import query_terms
 from core.retrieval.grounding import Retrieval
 from core.types import Passage
 
@@ -36,7 +37,8 @@ class SearchParams:
     neighbour_weight: float = 0.3
     expand: int = 1  # neighbouring chunks on each side, same page only
     one_per_page: bool = True
-    threshold: float = 0.5  # best cosine below this: the library does not cover the question
+    threshold: float = 0.42  # relevance below this: the library does not cover the question
+    unknown_term_penalty: float = 0.1  # per question word that occurs nowhere in the library
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,33 @@ class HybridSearcher:
         self.embedder = embedder
         self.library = library
 
-    def scored(self, query: str, params: SearchParams) -> list[Scored]:
-        """Candidate chunks, best first, with fused and dense scores."""
+    def keyword_plan(self, query: str) -> tuple[str, list[str]]:
+        """The FTS5 MATCH expression for a query, and its words the library never uses.
+
+        Words are taken rarest first while their chunks add up to at most
+        ``max(5000, chunks / 10)`` (at least two): the most common words carry almost
+        no BM25 weight but make FTS5 read long posting lists (most of a query's time
+        in a library of 100,000 chunks).
+        """
+        stats = self.store.term_frequencies(query_terms(query))
+        unknown = [w for w, df in stats if df == 0]
+        budget = max(5000, self.store.total_chunks() // 10)
+        chosen: list[str] = []
+        total = 0
+        for w, df in sorted(((w, df) for w, df in stats if df > 0), key=lambda x: x[1]):
+            if len(chosen) >= 2 and total + df > budget:
+                break
+            chosen.append(w)
+            total += df
+        return " OR ".join(f'"{w}"' for w in chosen), unknown
+
+    def scored(self, query: str, params: SearchParams) -> tuple[list[Scored], int]:
+        """Candidate chunks, best first, with fused and dense scores; and the number of
+        query words the library never uses."""
         vector = self.embedder.embed_query(query)
         dense = self.store.dense_search(vector, params.candidates)
-        keyword = self.store.keyword_search(match_expression(query), params.candidates)
+        match, unknown = self.keyword_plan(query)
+        keyword = self.store.keyword_search(match, params.candidates)
         rows = {r.id: r for r in self.store.chunks_by(ids=[i for i, _ in dense])}
         by_rowid = {r.rowid: r for r in rows.values()}
         missing = [rid for rid, _ in keyword if rid not in by_rowid]
@@ -107,7 +131,7 @@ class HybridSearcher:
                 scores[row.id] = base + params.keyword_weight * max(0.0, s) / top
         out = [Scored(rows[cid], sc, dense_of.get(cid, floor)) for cid, sc in scores.items()]
         out.sort(key=lambda s: -s.score)
-        return out
+        return out, len(unknown)
 
     def passages(self, scored: Sequence[Scored], k: int, params: SearchParams) -> list[Passage]:
         """The top ``k`` passages (one per page unless disabled), widened by neighbours."""
@@ -149,7 +173,16 @@ class HybridSearcher:
 
     def search(self, query: str, k: int, params: SearchParams | None = None) -> list[Passage]:
         params = params or SearchParams()
-        return self.passages(self.scored(query, params), k, params)
+        return self.passages(self.scored(query, params)[0], k, params)
+
+    @staticmethod
+    def relevance(scored: Sequence[Scored], unknown: int, params: SearchParams) -> float:
+        """How well the library covers a question: the best cosine similarity, lowered for
+        every content word of the question that the library never uses (a question about
+        "snapcraft" is not covered by a manual that never says it, however similar its
+        vector is to packaging text)."""
+        best = max((s.dense for s in scored), default=0.0)
+        return best - params.unknown_term_penalty * unknown
 
     def retrieve(self, question: str, k: int, params: SearchParams | None = None) -> Retrieval:
         """Passages for a question and whether the library covers it at all.
@@ -158,7 +191,7 @@ class HybridSearcher:
         as "closest matches"); answering must not use them then.
         """
         params = params or SearchParams()
-        scored = self.scored(question, params)
-        relevance = max((s.dense for s in scored), default=0.0)
+        scored, unknown = self.scored(question, params)
+        relevance = self.relevance(scored, unknown, params)
         covered = relevance >= params.threshold
         return Retrieval(self.passages(scored, k, params), covered, relevance)

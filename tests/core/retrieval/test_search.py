@@ -63,3 +63,19 @@ async def test_keyword_only_terms_are_found(ubuntu_library: Path) -> None:
     finally:
         await engine.close()
     assert hits[0].page == 45 and "C10shell" in hits[0].text
+
+
+async def test_term_statistics_use_the_index_tokenizer(ubuntu_library: Path) -> None:
+    engine = Engine(ubuntu_library)
+    try:
+        store = engine.documents.manager.store("eval")
+        stats = dict(store.term_frequencies(["pbuilder", "snapcraft", "packaging", "Packages"]))
+        match, unknown = engine.documents.searcher("eval").keyword_plan(
+            "How do I publish a snapcraft package with pbuilder?"
+        )
+    finally:
+        await engine.close()
+    assert stats["snapcraft"] == 0 and stats["pbuilder"] > 0
+    assert stats["packaging"] == stats["Packages"] > stats["pbuilder"]  # same porter stem
+    assert unknown == ["snapcraft"]
+    assert '"pbuilder"' in match and "snapcraft" not in match
