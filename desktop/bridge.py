@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.engine import Engine
 from core.events import Event
-from desktop.qt_workarounds import guard_none_refcount
+from desktop.qt_workarounds import collect_garbage_on_gui_thread, guard_none_refcount
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class EngineBridge(QObject):
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
         super().__init__(parent)
         guard_none_refcount()  # before any window makes thousands of Qt calls
+        collect_garbage_on_gui_thread()  # Qt objects in cycles die on their own thread
         self.engine = engine
         self._tasks: dict[str, asyncio.Task[Any]] = {}
 

@@ -14,11 +14,21 @@ when it is there, raises ``None``'s reference count far out of reach (2**40),
 which is what 3.12 does by design; ``True`` and ``False``, which leak the
 same way through other methods, get the same headroom. It runs once, from the bridge's
 constructor, so every window and test that talks to the engine is covered.
+
+:func:`collect_garbage_on_gui_thread` moves Python's cyclic garbage
+collection onto the GUI thread. Left automatic, a collection runs in
+whichever thread happens to allocate, often an executor thread, and Qt
+objects caught in a reference cycle (a widget and a lambda connected to its
+signal) are then destroyed there: "QObject::~QObject: Timers cannot be
+stopped from another thread", or worse. A timer on the GUI thread collects
+instead, generation by generation, when the counts pass the usual thresholds.
 """
 
 from __future__ import annotations
 
+import gc
 import sys
+from typing import Any
 
 PROBE_CALLS = 64
 HEADROOM = 1 << 40
@@ -56,3 +66,38 @@ def guard_none_refcount() -> bool:
         ctypes.c_ssize_t.from_address(id(singleton)).value += HEADROOM
     guarded = True
     return True
+
+
+GC_INTERVAL_MS = 500
+_collector: Any = None
+
+
+def collect_garbage_on_gui_thread() -> None:
+    """Switch automatic garbage collection off; collect on the GUI thread instead (idempotent).
+
+    Needs a running ``QApplication``; the collecting timer is its child.
+    """
+    global _collector
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        return
+    gc.disable()
+    if _collector is not None and _collector.parent() is app:
+        return
+    thresholds = gc.get_threshold()
+
+    def collect() -> None:
+        counts = gc.get_count()
+        for generation in (2, 1, 0):
+            if counts[generation] > thresholds[generation]:
+                gc.collect(generation)
+                break
+
+    timer = QTimer(app)
+    timer.setInterval(GC_INTERVAL_MS)
+    timer.timeout.connect(collect)
+    timer.start()
+    _collector = timer

@@ -72,3 +72,4 @@ def aqt(qapp: QApplication) -> Iterator[AsyncQt]:
         # later in an executor thread would destroy them there ("Timers cannot be stopped
         # from another thread")
         gc.collect()
+        gc.enable()  # the bridge switched automatic collection off (see qt_workarounds)
