@@ -10,6 +10,7 @@ searches: :attr:`DocumentsPane.active_libraries_changed` tells the chat pane.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,7 @@ class DocumentsPane(QWidget):
 
         # -- status line
         self.status = QLabel()
+        self.status.setTextFormat(Qt.TextFormat.RichText)
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.stop_button = _button("Stop", "Stop indexing")
@@ -401,7 +403,7 @@ class DocumentsPane(QWidget):
         taken = [str(Path(p).resolve()) for p in paths if is_indexable(Path(p))]
         skipped = [Path(p).name for p in paths if not is_indexable(Path(p))]
         if skipped:
-            self._say(f"Not a PDF, skipped: {', '.join(skipped)}", error=True)
+            self._say(html.escape(f"Not a PDF, skipped: {', '.join(skipped)}"), error=True)
         if taken:
             self.queue.add(taken, library)
         return len(taken)
@@ -599,7 +601,11 @@ class DocumentsPane(QWidget):
         busy = sum(1 for s in self._live.values() if s.state != "queued")
         waiting = sum(1 for s in self._live.values() if s.state == "queued")
         if self._live:
-            text = f"Indexing {ev.file}…" if ev.state in ("extracting", "embedding") else ""
+            text = (
+                f"Indexing {html.escape(ev.file)}…"
+                if ev.state in ("extracting", "embedding")
+                else ""
+            )
             more = f"{waiting} waiting" if waiting else ""
             self._say(" · ".join(t for t in (text, more) if t) or f"Indexing ({busy})…")
 
@@ -610,11 +616,12 @@ class DocumentsPane(QWidget):
         if summary.unchanged:
             parts.append(f"{len(summary.unchanged)} unchanged")
         if summary.failed:
-            parts.append(f"{len(summary.failed)} failed")
+            # only the failures in red: the rest of the batch went fine
+            parts.append(f"<span style='color:#cf222e'>{len(summary.failed)} failed</span>")
         if summary.cancelled:
             parts.append("stopped")
-        self._last_summary = f"{library}: " + (", ".join(parts) or "nothing to index")
-        self._say(self._last_summary, error=bool(summary.failed))
+        self._last_summary = f"{html.escape(library)}: " + (", ".join(parts) or "nothing to index")
+        self._say(self._last_summary)
         # anything still marked busy for this run is over
         # this run is over; files still waiting in a later job for the library stay queued
         waiting = {p for job in self.queue.pending if job.library == library for p in job.paths}
@@ -631,7 +638,7 @@ class DocumentsPane(QWidget):
 
     def _on_error(self, library: str, error: BaseException) -> None:
         message, hint = error_text(error)
-        self._say(f"{library}: {message} {hint}".strip(), error=True)
+        self._say(html.escape(f"{library}: {message} {hint}".strip()), error=True)
         self._live = {k: v for k, v in self._live.items() if k[0] != library}
         self.refresh()
 
@@ -643,12 +650,13 @@ class DocumentsPane(QWidget):
             return  # the same problem shows up, with context, when the model is used
         if tag.startswith("docs:") and not tag.startswith("docs:index:"):
             message, hint = error_text(error)
-            self._say(f"{message} {hint}".strip(), error=True)
+            self._say(html.escape(f"{message} {hint}".strip()), error=True)
             if tag.startswith("docs:remove:"):
                 self.refresh()
 
     # -- little helpers --------------------------------------------------------------------
     def _say(self, text: str, error: bool = False) -> None:
+        """Show ``text`` (rich text; escape what comes from outside) in the status line."""
         self.status.setStyleSheet("color: #cf222e;" if error else "")
         self.status.setText(text)
 

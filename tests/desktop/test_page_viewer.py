@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pymupdf
@@ -19,7 +21,13 @@ from tests.desktop.conftest import AsyncQt
 pytestmark = pytest.mark.qt_log_ignore("does not support raise")
 
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "screenshots"
+# LECTERN_SCREENSHOTS=1 refreshes the pictures in docs/screenshots; otherwise they go to a
+# temporary folder, so a test run leaves the working tree as it was
+SCREENSHOTS = (
+    REPO / "docs" / "screenshots"
+    if os.environ.get("LECTERN_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "lectern-screenshots"
+)
 
 FILLER = (
     "Lighthouses along the northern coast were built in the nineteenth century to guide "
