@@ -21,6 +21,8 @@ from PySide6.QtGui import (
     QDragLeaveEvent,
     QDragMoveEvent,
     QDropEvent,
+    QKeySequence,
+    QShortcut,
     QShowEvent,
 )
 from PySide6.QtWidgets import (
@@ -141,6 +143,9 @@ class DocumentsPane(QWidget):
         self.documents.customContextMenuRequested.connect(self._context_menu)
         self.documents.itemDoubleClicked.connect(self._open_item)
         self.documents.itemSelectionChanged.connect(self._update_buttons)
+        remove_key = QShortcut(QKeySequence.StandardKey.Delete, self.documents)
+        remove_key.setContext(Qt.ShortcutContext.WidgetShortcut)
+        remove_key.activated.connect(self.remove_selected)
         self.empty = QLabel(
             "Drop PDF files or folders here\nto add them to this library.\n\n"
             "Or use “Add PDFs…” above."
