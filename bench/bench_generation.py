@@ -14,6 +14,10 @@
   question with a cold cache, then a second question; ratio of the times to
   first token (the second reuses the cached prefix).
 
+On a busy machine the wall-clock ratios are noise; the same work is also
+measured as CPU seconds per token with one thread (no barriers, no spinning),
+which a busy machine does not distort much.
+
 Bars (SPEC §3): decode ≥ 0.97 × tg128, prefill ≥ 0.95 × pp512, follow-up
 TTFT ratio ≤ 0.3. The machine's load average is reported: figures taken
 while other work runs are distorted (llama.cpp's threads wait for each other
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -229,6 +234,67 @@ def _speed_ratios(binary: Path, model: Path, threads: int, reps: int) -> dict[st
     }
 
 
+def _child_cpu(cmd: list[str]) -> float:
+    """CPU seconds (user + system) a command used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(cmd, check=True, capture_output=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _cpu_cost_ratios(binary: Path, model: Path) -> dict[str, object]:
+    """Throughput ratios from CPU time per token, one thread: robust to a busy machine.
+
+    With one thread there is no barrier and no spinning, so CPU seconds per token
+    measure the work itself however often the thread waits for a core. llama-bench's
+    model load and warm-up cancel out by differencing runs with 1 and 1 + k repetitions.
+    """
+    import psutil
+
+    base = [str(binary), "-m", str(model), "-t", "1", "-o", "json"]
+    k = 4
+    tg_ref = (
+        _child_cpu([*base, "-p", "0", "-n", "128", "-r", str(1 + k)])
+        - _child_cpu([*base, "-p", "0", "-n", "128", "-r", "1"])
+    ) / (k * 128)
+    pp_ref = (
+        _child_cpu([*base, "-p", "512", "-n", "0", "-r", str(1 + k)])
+        - _child_cpu([*base, "-p", "512", "-n", "0", "-r", "1"])
+    ) / (k * 512)
+    runner = LecternRunner(model, 1)
+    try:
+        pid = runner.service.generator.worker.pid
+        assert pid is not None
+        proc = psutil.Process(pid)
+
+        def cpu() -> float:
+            t = proc.cpu_times()
+            return float(t.user + t.system)
+
+        tg_ours, pp_ours = [], []
+        for _ in range(k):
+            c0 = cpu()
+            runner.decode_tps()
+            c1 = cpu()
+            tg_ours.append((c1 - c0) / 129)  # 128 decoding steps + a few prompt tokens
+            prompt = _prompt_of(runner.service.generator, 512, f"cpu{runner.runs}")
+            c0 = cpu()
+            runner.run(runner.raw(prompt, 1))
+            c1 = cpu()
+            pp_ours.append((c1 - c0) / 511)  # the BOS token stays cached
+    finally:
+        runner.close()
+    return {
+        "threads": 1,
+        "llama_bench_cpu_ms_per_decoded_token": round(tg_ref * 1e3, 3),
+        "lectern_cpu_ms_per_decoded_token": round(statistics.median(tg_ours) * 1e3, 3),
+        "llama_bench_cpu_ms_per_prompt_token": round(pp_ref * 1e3, 4),
+        "lectern_cpu_ms_per_prompt_token": round(statistics.median(pp_ours) * 1e3, 4),
+        "decode_ratio": round(tg_ref / statistics.median(tg_ours), 3),
+        "prefill_ratio": round(pp_ref / statistics.median(pp_ours), 3),
+    }
+
+
 def run() -> dict[str, object]:
     from core.chat.load_config import default_threads
     from core.engine import Engine
@@ -242,6 +308,7 @@ def run() -> dict[str, object]:
     # one thread has no barrier between threads, so other work on the machine slows both
     # sides alike instead of amplifying: the ratio that survives a busy machine
     single = _speed_ratios(binary, model, 1, REPS) if threads > 1 else None
+    cpu_cost = _cpu_cost_ratios(binary, model)
     runner = LecternRunner(model, threads)
     try:
         ttft = [runner.followup() for _ in range(3)]
@@ -256,6 +323,7 @@ def run() -> dict[str, object]:
         "decode_bar": 0.97,
         "prefill_bar": 0.95,
         "one_thread": single,
+        "cpu_time_one_thread": cpu_cost,
         "followup_context_tokens": ttft[0][2],
         "followup_first_ttft_s": [round(a, 4) for a, _, _ in ttft],
         "followup_second_ttft_s": [round(b, 4) for _, b, _ in ttft],
