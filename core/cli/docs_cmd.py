@@ -24,9 +24,6 @@ def register(sub: Any) -> None:
     ix = sub.add_parser("index", help="add PDF files or folders to a document library")
     ix.add_argument("paths", nargs="+", metavar="PATH")
     ix.add_argument("--library", default="default", metavar="NAME", help="(default: default)")
-    ix.add_argument(
-        "--reindex", action="store_true", help="index the given documents (or all) again"
-    )
     ix.add_argument("--json", action="store_true", help="print the summary as JSON")
     ix.set_defaults(func=cmd_index)
 
@@ -40,6 +37,13 @@ def register(sub: Any) -> None:
     rm.add_argument("file", metavar="FILE")
     rm.add_argument("--library", default="default", metavar="NAME")
     rm.set_defaults(func=cmd_remove)
+    ri = dsub.add_parser(
+        "reindex", help="index one document, or the whole library, again (e.g. new embedder)"
+    )
+    ri.add_argument("file", metavar="FILE", nargs="?", help="file name or path (default: all)")
+    ri.add_argument("--library", default="default", metavar="NAME")
+    ri.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ri.set_defaults(func=cmd_index, reindex=True)
     libs = dsub.add_parser("libraries", help="all libraries")
     libs.add_argument("--json", action="store_true", help="print JSON")
     libs.set_defaults(func=cmd_libraries)
@@ -94,8 +98,8 @@ async def _index(args: argparse.Namespace) -> int:
         report = _Reporter()
         summary: IndexSummary | None = None
         stream = (
-            engine.reindex(args.library, args.paths[0] if len(args.paths) == 1 else None)
-            if args.reindex
+            engine.reindex(args.library, args.file)
+            if getattr(args, "reindex", False)
             else engine.index(args.paths, args.library)
         )
         async for ev in stream:

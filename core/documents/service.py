@@ -99,7 +99,7 @@ class DocumentService:
             raise DocumentError(
                 f"The library '{name}' was indexed with another embedding model "
                 f"({store.embedder.name}).",
-                hint=f"re-index it (lectern index --library '{name}' --reindex, or Re-index in "
+                hint=f"re-index it (lectern docs reindex --library '{name}', or Re-index in "
                 "the Documents pane) to search it with the current one",
             )
 

@@ -80,13 +80,13 @@ class HybridSearcher:
         """The FTS5 MATCH expression for a query, and its words the library never uses.
 
         Words are taken rarest first while their chunks add up to at most
-        ``max(5000, chunks / 10)`` (at least two): the most common words carry almost
+        ``max(5000, chunks / 25)`` (at least two): the most common words carry almost
         no BM25 weight but make FTS5 read long posting lists (most of a query's time
         in a library of 100,000 chunks).
         """
         stats = self.store.term_frequencies(query_terms(query))
         unknown = [w for w, df in stats if df == 0]
-        budget = max(5000, self.store.total_chunks() // 10)
+        budget = max(5000, self.store.total_chunks() // 25)
         chosen: list[str] = []
         total = 0
         for w, df in sorted(((w, df) for w, df in stats if df > 0), key=lambda x: x[1]):
