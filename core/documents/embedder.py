@@ -88,10 +88,12 @@ class Embedder:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # its "Loading weights" bar would clutter stderr
-        # Batches (indexing) use the physical cores; one query uses one thread: on a busy
-        # machine (llama.cpp generating, other work) a single short sequence is 3-8x
-        # faster on one thread than with threads that wait for each other (measured).
-        self.batch_threads = _physical_cores()
+        # Batches (indexing) use all physical cores but one, which stays free for the GUI
+        # and llama.cpp; one query uses one thread. torch's threads spin-wait for each
+        # other, so on a busy machine more threads than free cores is several times
+        # slower (measured on 2 cores under load: a query 170 ms with 2 threads, 20 ms
+        # with 1; a batch of 64 short chunks 1.1 s with 2 threads).
+        self.batch_threads = max(1, _physical_cores() - 1)
         self.query_threads = 1
         _use_threads(self.batch_threads)
         self.folder = folder
