@@ -50,7 +50,7 @@ time.sleep(3600)
 ROUNDS = 8
 # the starter model answers briefly, so one measurement is several answers in a row
 QUESTIONS = (
-    "Write a long story about a lighthouse keeper.",
+    "Write a very long essay about the history of Rome.",
     "Count from 1 to 1000, one number per line.",
     "Tell me about owls.",
     "Write Python code that prints the numbers from 1 to 10, then explain it.",
@@ -186,6 +186,7 @@ def run() -> dict[str, object]:
         starter = engine.ensure_starter_models_sync()
         engine.settings.generation.max_tokens = 300
         engine.settings.generation.temperature = 0.0
+        engine.settings.generation.repeat_penalty = 1.0  # the Rome essay then runs to max_tokens
         # the fake Hub runs in its own process, as a real server would: its threads must
         # not compete with the GUI for this process's GIL
         hub = subprocess.Popen(

@@ -95,7 +95,11 @@ CRASH_SCRIPT = textwrap.dedent(
         loop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
         engine = Engine(sys.argv[1])
+        # greedy and without a repeat penalty the starter model writes until max_tokens
+        # after this history: the answer is still streaming when the test kills the app
         engine.settings.generation.max_tokens = 2000
+        engine.settings.generation.temperature = 0.0
+        engine.settings.generation.repeat_penalty = 1.0
         pane = ChatPane(EngineBridge(engine))
         pane.show()
         tokens = []
@@ -107,7 +111,7 @@ CRASH_SCRIPT = textwrap.dedent(
             pane.open_conversation(sys.argv[2])
             while len(pane.transcript.views) < 2:
                 await asyncio.sleep(0.02)
-            pane.input.setPlainText("Count from 1 to 1000, one number per line.")
+            pane.input.setPlainText("Tell me everything about the Roman Empire in a long essay.")
             pane.send()
             while len(tokens) < 8:
                 await asyncio.sleep(0.01)
@@ -134,8 +138,8 @@ CRASH_SCRIPT = textwrap.dedent(
 def test_kill_mid_answer_loses_no_earlier_message(chat_data_dir: Path, tmp_path: Path) -> None:
     store = ConversationStore(chat_data_dir / "conversations.sqlite3")
     conv = store.create("Earlier chat")
-    q1 = store.add_message(conv.id, "user", "First question")
-    a1 = store.add_message(conv.id, "assistant", "First answer, complete.")
+    q1 = store.add_message(conv.id, "user", "What is Rome?")
+    a1 = store.add_message(conv.id, "assistant", "Rome is the capital city of Italy.")
     store.close()
     script = tmp_path / "crash_chat.py"
     script.write_text(CRASH_SCRIPT, encoding="utf-8")
@@ -168,7 +172,7 @@ def test_kill_mid_answer_loses_no_earlier_message(chat_data_dir: Path, tmp_path:
     assert [(m.id, m.content) for m in messages[:2]] == [(q1.id, q1.content), (a1.id, a1.content)]
     assert (messages[2].role, messages[2].content) == (
         "user",
-        "Count from 1 to 1000, one number per line.",
+        "Tell me everything about the Roman Empire in a long essay.",
     )
     partial = messages[3]
     assert partial.role == "assistant" and partial.status == "streaming"  # it never finished
