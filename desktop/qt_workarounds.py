@@ -21,9 +21,12 @@ whichever thread happens to allocate, often an executor thread, and Qt
 objects caught in a reference cycle (a widget and a lambda connected to its
 signal) are then destroyed there: "QObject::~QObject: Timers cannot be
 stopped from another thread", or worse. A timer on the GUI thread collects
-instead, generation by generation, when the counts pass the usual thresholds;
-after the first full collection the surviving start-up objects are frozen
-(``gc.freeze``), so later full collections take milliseconds, not 100+.
+instead: the young generations when their counts pass the usual thresholds
+(a millisecond or two); where Python would run a full collection (over 100
+ms with torch and Chroma loaded: a visible stall) the survivors are frozen
+(``gc.freeze``) instead. The price is that a reference cycle among
+long-lived objects is never freed; Lectern's widgets are deleted by Qt
+(``deleteLater``), so that is a few Python wrappers at most.
 """
 
 from __future__ import annotations
@@ -91,21 +94,17 @@ def collect_garbage_on_gui_thread() -> None:
         return
     thresholds = gc.get_threshold()
 
-    frozen = False
-
     def collect() -> None:
-        nonlocal frozen
         counts = gc.get_count()
-        for generation in (2, 1, 0):
-            if counts[generation] > thresholds[generation]:
-                gc.collect(generation)
-                if generation == 2 and not frozen:
-                    # what survives the first full collection is start-up state (modules,
-                    # libraries, the window): leave it out of later full collections, which
-                    # would otherwise scan tens of thousands of objects (100+ ms) each time
-                    gc.freeze()
-                    frozen = True
-                break
+        if counts[1] > thresholds[1]:
+            gc.collect(1)
+            if gc.get_count()[2] > thresholds[2]:
+                # instead of a full collection (100+ ms with the libraries loaded, a
+                # visible stall) what has survived the young generations is frozen:
+                # long-lived objects are left out of collections from then on
+                gc.freeze()
+        elif counts[0] > thresholds[0]:
+            gc.collect(0)
 
     timer = QTimer(app)
     timer.setInterval(GC_INTERVAL_MS)
