@@ -70,8 +70,16 @@ class ChatService:
                 template = resolve_template(info.architecture, info.metadata, config.chat_template)
                 try:
                     loaded = self.generator.load(config, template)
-                except (ModelLoadError, WorkerCrashedError) as exc:
+                except ModelLoadError as exc:
                     error = exc  # try the next, smaller configuration
+                    continue
+                except WorkerCrashedError:
+                    # llama.cpp aborted (an assertion, out of memory): a fresh worker
+                    # tries the next configuration
+                    error = ModelLoadError(
+                        f"llama.cpp crashed while loading {Path(path).name}.",
+                        hint="the file may be damaged, or too large for this machine",
+                    )
                     continue
                 self.loaded = LoadedModel(
                     record=record,
