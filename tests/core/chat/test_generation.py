@@ -28,7 +28,7 @@ async def test_answer_streams_tokens_then_one_done(chat_engine: Engine) -> None:
 
 
 async def test_greedy_and_seeded_sampling_are_deterministic(chat_engine: Engine) -> None:
-    msgs = [Message("user", "Name three colours.")]
+    msgs = [Message("user", "Why is the sky blue?")]
     greedy = [
         done_of(await collect(chat_engine.chat(msgs, sampling=GREEDY))).text for _ in range(2)
     ]
