@@ -10,7 +10,7 @@ import pytest
 
 from core.cli import main
 from core.engine import Engine
-from core.errors import ModelFileError, WorkerCrashedError
+from core.errors import ModelFileError, ModelLoadError, WorkerCrashedError
 from core.events import Failed, Progress, Token
 from core.types import Message
 
@@ -83,3 +83,30 @@ async def test_killed_worker_fails_the_answer_and_the_next_one_works(
     assert any(isinstance(e, Progress) and e.task == "load" for e in events)
     done_of(events)
     assert svc.generator.worker.pid != pid
+
+
+async def test_a_gguf_llama_cpp_rejects_is_a_load_error(
+    chat_engine: Engine, tmp_path: Path
+) -> None:
+    import gguf
+    import numpy as np
+
+    path = tmp_path / "alien.gguf"  # well-formed GGUF of an architecture llama.cpp lacks
+    writer = gguf.GGUFWriter(str(path), "nosucharch")
+    writer.add_uint32("nosucharch.block_count", 1)
+    writer.add_uint32("nosucharch.embedding_length", 8)
+    writer.add_uint32("nosucharch.attention.head_count", 1)
+    writer.add_uint32("nosucharch.feed_forward_length", 16)
+    writer.add_uint32("nosucharch.context_length", 512)
+    writer.add_uint32("nosucharch.vocab_size", 4)
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(ModelLoadError, match=r"alien\.gguf"):
+        await chat_engine.load_model(str(path))
+    # the worker survived; the starter loads and answers again
+    assert chat_engine.chat_service.generator.worker.alive
+    await chat_engine.load_model()
+    done_of(await collect(chat_engine.chat([Message("user", "Hi")], sampling=GREEDY)))
