@@ -499,19 +499,25 @@ class LibraryStore:
         if not ids and not rowids:
             return []
         col, keys = ("id", list(ids)) if ids else ("rowid", list(rowids))
-        out: list[ChunkRow] = []
+        raw: list[tuple[Any, ...]] = []
         for i in range(0, len(keys), 500):
             part = keys[i : i + 500]
-            rows = self.query(
-                "SELECT c.rowid, c.id, c.sha, c.idx, c.page, c.char_start, c.char_end, c.heading, "
-                "c.text, (SELECT d.file FROM documents d WHERE d.sha=c.sha "
-                "ORDER BY d.added_at LIMIT 1), (SELECT d.path FROM documents d WHERE d.sha=c.sha "
-                f"ORDER BY d.added_at LIMIT 1) FROM chunks c WHERE c.{col} IN "
-                f"({','.join('?' for _ in part)})",
+            raw += self.query(
+                "SELECT rowid, id, sha, idx, page, char_start, char_end, heading, text "
+                f"FROM chunks WHERE {col} IN ({','.join('?' for _ in part)})",
                 part,
             )
-            out.extend(_row(r, with_file=True) for r in rows)
-        return out
+        shas = sorted({r[2] for r in raw})
+        names: dict[str, tuple[str, str]] = {}
+        for i in range(0, len(shas), 500):
+            part = shas[i : i + 500]
+            for sha, file, path in self.query(
+                "SELECT sha, file, path FROM documents WHERE sha IN "
+                f"({','.join('?' for _ in part)}) ORDER BY added_at DESC",
+                part,
+            ):
+                names[sha] = (file, path)  # the earliest added wins (rows come newest first)
+        return [_row((*r, *names.get(r[2], ("", ""))), with_file=True) for r in raw]
 
     def neighbours(self, sha: str, idx: int, before: int, after: int) -> list[ChunkRow]:
         rows = self.query(
