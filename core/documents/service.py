@@ -197,7 +197,9 @@ class DocumentService:
     ) -> IndexSummary:
         store = self.manager.store(library)
         paths: list[str] = []
-        if file_or_path:
+        # One document alone may be re-indexed only with the library's own embedder;
+        # after a change of embedder every document must be (vectors are never mixed).
+        if file_or_path and store.embedder.fingerprint == self.embedder_fingerprint():
             paths = [file_or_path]
         with store.owned():
             self._cancel.clear()
