@@ -34,7 +34,6 @@ from core.errors import GenerationError, LecternError, WorkerCrashedError
 from core.events import Done
 
 TERMINAL = (Done, Loaded, Tokens, WorkerError)
-_POLL_S = 0.25
 
 
 def worker_main(conn: Connection, cancel: Any) -> None:
@@ -143,10 +142,9 @@ class WorkerProcess:
                 raise self._crashed() from exc
             while True:
                 try:
-                    if not conn.poll(_POLL_S):
-                        if not self._proc.is_alive():
-                            raise self._crashed()
-                        continue
+                    # blocking: the worker's death closes its end of the pipe (ours was
+                    # closed after the start), so recv() raises EOFError rather than hang;
+                    # no poll() per token either
                     reply = conn.recv()
                 except (EOFError, OSError) as exc:
                     raise self._crashed() from exc
