@@ -58,6 +58,7 @@ _BUFFER_RE = re.compile(r"(\S+)\s+(model|KV|compute|output|RS)\s+buffer size\s*=
 _LOG_ERROR = 4  # GGML_LOG_LEVEL_ERROR
 _LOG_WARN = 3
 _DEFAULT_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: a new random seed each time
+_FLUSH_S = 0.04  # seconds between text messages to the parent (25 a second)
 _MIN_REUSE = 32  # tokens: a shorter common prefix is recomputed on a cleared cache
 
 
@@ -419,6 +420,11 @@ class LlamaBackend:
         if s.temperature <= 0 and s.repeat_penalty == 1.0:
             sample = self._argmax_sampler()
         parts: list[str] = []
+        # Text goes up the pipe at most every _FLUSH_S (the first piece at once): waking
+        # the parent for every token costs a decoding thread its core for a moment, and
+        # llama.cpp's threads wait for each other, so each wake-up delays the whole step.
+        unsent: list[str] = []
+        last_flush = 0.0
         pending = ""  # text held back: it may be the start of a stop string
         started = False
         n_gen = 0
@@ -439,18 +445,19 @@ class LlamaBackend:
                 if piece and not started:
                     piece = piece.lstrip()
                     started = bool(piece)
+                hit = False
+                if piece and stops:
+                    pending += piece
+                    piece, pending, hit = _split_stop(pending, stops)
                 if piece:
-                    if stops:
-                        pending += piece
-                        piece, pending, hit = _split_stop(pending, stops)
-                        if piece:
-                            parts.append(piece)
-                            emit(Token(piece))
-                        if hit:
-                            break
-                    else:
-                        parts.append(piece)
-                        emit(Token(piece))
+                    parts.append(piece)
+                    unsent.append(piece)
+                    if t_last - last_flush >= _FLUSH_S:
+                        emit(Token("".join(unsent)))
+                        unsent.clear()
+                        last_flush = t_last
+                if hit:
+                    break
                 if cancel.value:
                     cancelled = True
                     break
@@ -468,7 +475,9 @@ class LlamaBackend:
         if tail and (started or tail.strip()):
             tail = tail if started else tail.lstrip()
             parts.append(tail)
-            emit(Token(tail))
+            unsent.append(tail)
+        if unsent:
+            emit(Token("".join(unsent)))
         return "".join(parts), n_gen, t_first, t_last, cancelled
 
     def close(self) -> None:
