@@ -705,6 +705,8 @@ class Engine:
 
     async def close(self) -> None:
         """Release resources (worker processes, open stores)."""
+        for cancel in list(self._download_cancels.values()):
+            cancel.set()  # downloads stop between blocks; their partial files stay for resuming
         documents = self.__dict__.pop("_documents", None)
         if documents is not None:
             await run_blocking("ingest", documents.close)

@@ -17,9 +17,11 @@ def run_app(data_dir: str | None = None) -> int:
     from desktop.bridge import EngineBridge
     from desktop.errors import show_error
     from desktop.main_window import MainWindow
+    from desktop.qt_workarounds import guard_none_refcount
     from desktop.wizard import install_wizard
 
     app = QApplication.instance() or QApplication(sys.argv)
+    guard_none_refcount()  # before the first windows make thousands of Qt calls
     app.setApplicationName("Lectern")
     app.setOrganizationName("Lectern")
     try:

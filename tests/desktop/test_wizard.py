@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -20,7 +22,13 @@ from desktop.wizard_pages import PAGE_GPU_BUILD, PAGE_MODELS, PAGE_RECOMMEND
 from tests.conftest import REPO
 from tests.desktop.conftest import AsyncQt
 
-SHOTS = REPO / "docs" / "screenshots"
+# LECTERN_SCREENSHOTS=1 refreshes the pictures in docs/screenshots; otherwise they go to a
+# temporary folder, so a test run leaves the working tree as it was
+SHOTS = (
+    REPO / "docs" / "screenshots"
+    if os.environ.get("LECTERN_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "lectern-screenshots"
+)
 
 
 def _shot(widget: QWizard, name: str) -> None:

@@ -50,6 +50,24 @@ def test_second_start_is_a_no_op(data_dir: Path) -> None:
     assert len(engine.registry.list()) == 1
 
 
+def test_starter_registered_under_its_old_it_name_is_renamed(data_dir: Path) -> None:
+    """Earlier versions called the base model "-it-"; a data dir from them is put right."""
+    engine = Engine(data_dir)
+    rec = engine.ensure_starter_models_sync()
+    old = Path(rec.path).with_name("gemma-3-270m-it-Q4_K_M.gguf")
+    Path(rec.path).rename(old)
+    engine.registry.remove(rec.id)
+    engine.registry.add(
+        engine.registry.record_for_file(
+            old, "starter", sha256=rec.sha256, model_id="starter/gemma-3-270m-it-q4_k_m"
+        )
+    )
+    again = Engine(data_dir).ensure_starter_models_sync()
+    assert again.id == STARTER_MODEL_ID and "base" in again.name
+    assert [r.id for r in engine.registry.list()] == [STARTER_MODEL_ID]
+    assert not old.exists() and _sha256(Path(again.path)) == rec.sha256
+
+
 def test_damaged_file_is_replaced(data_dir: Path) -> None:
     engine = Engine(data_dir)
     rec = engine.ensure_starter_models_sync()
