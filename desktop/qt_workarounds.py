@@ -73,7 +73,8 @@ def guard_none_refcount() -> bool:
     return True
 
 
-GC_INTERVAL_MS = 500
+GC_INTERVAL_MS = 200
+FREEZE_INSTEAD_ABOVE = 50_000  # young objects; see collect()
 _collector: Any = None
 
 
@@ -96,15 +97,18 @@ def collect_garbage_on_gui_thread() -> None:
 
     def collect() -> None:
         counts = gc.get_count()
-        if counts[1] > thresholds[1]:
-            gc.collect(1)
-            if gc.get_count()[2] > thresholds[2]:
-                # instead of a full collection (100+ ms with the libraries loaded, a
-                # visible stall) what has survived the young generations is frozen:
-                # long-lived objects are left out of collections from then on
-                gc.freeze()
+        if counts[0] > FREEZE_INSTEAD_ABOVE:
+            # a burst of new objects (an import such as torch, a model's metadata): scanning
+            # them would stall the window for 100+ ms and they are mostly long-lived, so
+            # they are frozen unscanned; cycles among them are never freed (a bounded cost)
+            gc.freeze()
         elif counts[0] > thresholds[0]:
-            gc.collect(0)
+            gc.collect(0)  # the young generation only: a few ms
+            if gc.get_count()[1] > thresholds[1]:
+                # what survived several young collections is long-lived; collecting the
+                # older generations would stall the window for 100+ ms with torch and
+                # chromadb loaded (measured), so survivors are frozen instead
+                gc.freeze()
 
     timer = QTimer(app)
     timer.setInterval(GC_INTERVAL_MS)
