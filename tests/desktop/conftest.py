@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import qasync
 from PySide6.QtWidgets import QApplication
+
+# LECTERN_SCREENSHOTS=1 refreshes the pictures in docs/screenshots; otherwise they go to a
+# temporary folder, so a test run leaves the working tree as it was
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("LECTERN_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "lectern-screenshots"
+)
 
 
 class AsyncQt:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,19 +17,12 @@ from core.engine import Engine
 from core.settings import load_settings, save_settings
 from desktop.bridge import EngineBridge
 from desktop.panes.documents_pane import DocumentsPane
-from tests.desktop.conftest import AsyncQt
+from tests.desktop.conftest import SCREENSHOTS, AsyncQt
 from tests.desktop.test_page_viewer import FACT, FILLER, make_pdf
 
 pytestmark = pytest.mark.qt_log_ignore("does not support raise")
 
 REPO = Path(__file__).resolve().parents[2]
-# LECTERN_SCREENSHOTS=1 refreshes the pictures in docs/screenshots; otherwise they go to a
-# temporary folder, so a test run leaves the working tree as it was
-SCREENSHOTS = (
-    REPO / "docs" / "screenshots"
-    if os.environ.get("LECTERN_SCREENSHOTS")
-    else Path(tempfile.gettempdir()) / "lectern-screenshots"
-)
 OTHER = (
     "Sourdough bread needs a starter of flour and water that ferments for several days. "
     "Bakers feed it daily and keep it in a warm kitchen. "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pymupdf
@@ -15,19 +13,12 @@ from core.types import Passage
 from desktop.bridge import EngineBridge
 from desktop.documents.page_render import passage_rects
 from desktop.page_viewer import PageViewer
-from tests.desktop.conftest import AsyncQt
+from tests.desktop.conftest import SCREENSHOTS, AsyncQt
 
 # raising a window means nothing on the offscreen platform, which says so
 pytestmark = pytest.mark.qt_log_ignore("does not support raise")
 
 REPO = Path(__file__).resolve().parents[2]
-# LECTERN_SCREENSHOTS=1 refreshes the pictures in docs/screenshots; otherwise they go to a
-# temporary folder, so a test run leaves the working tree as it was
-SCREENSHOTS = (
-    REPO / "docs" / "screenshots"
-    if os.environ.get("LECTERN_SCREENSHOTS")
-    else Path(tempfile.gettempdir()) / "lectern-screenshots"
-)
 
 FILLER = (
     "Lighthouses along the northern coast were built in the nineteenth century to guide "

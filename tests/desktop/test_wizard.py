@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -19,16 +17,8 @@ from desktop.bridge import EngineBridge
 from desktop.main_window import MainWindow
 from desktop.wizard import MENU_TEXT, FirstRunWizard, install_wizard
 from desktop.wizard_pages import PAGE_GPU_BUILD, PAGE_MODELS, PAGE_RECOMMEND
-from tests.conftest import REPO
+from tests.desktop.conftest import SCREENSHOTS as SHOTS
 from tests.desktop.conftest import AsyncQt
-
-# LECTERN_SCREENSHOTS=1 refreshes the pictures in docs/screenshots; otherwise they go to a
-# temporary folder, so a test run leaves the working tree as it was
-SHOTS = (
-    REPO / "docs" / "screenshots"
-    if os.environ.get("LECTERN_SCREENSHOTS")
-    else Path(tempfile.gettempdir()) / "lectern-screenshots"
-)
 
 
 def _shot(widget: QWizard, name: str) -> None:

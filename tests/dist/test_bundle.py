@@ -1,0 +1,109 @@
+"""The PyInstaller bundle really runs: CLI answers, documents, and the GUI on a screen.
+
+Marked ``dist``: run by ``make test-dist`` after ``make dist`` (not by ``make test``).
+Each test starts ``dist/lectern/lectern`` as a user would, with its own data directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SHARED_EVAL
+
+pytestmark = pytest.mark.dist
+
+BUNDLE = REPO / "dist" / "lectern"
+BINARY = BUNDLE / "lectern"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _bundle_built() -> None:
+    if not BINARY.exists():
+        pytest.fail("no bundle: run `make dist` first")
+
+
+def lectern(data: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env["HF_HUB_OFFLINE"] = "1"
+    return subprocess.run(
+        [str(BINARY), "--data-dir", str(data), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd="/",  # nothing from the source tree may be picked up
+    )
+
+
+def test_version(tmp_path: Path) -> None:
+    out = lectern(tmp_path, "--version")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("lectern ")
+
+
+def test_ask_without_library_answers_with_the_starter_model(tmp_path: Path) -> None:
+    out = lectern(tmp_path, "ask", "What is the capital of France?", "--no-library", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["stats"]["completion_tokens"] >= 1
+    assert result["stats"]["decode_tps"] > 0
+    assert result["sources"] == []
+
+
+def test_index_and_search_a_real_manual(tmp_path: Path) -> None:
+    pdf = SHARED_EVAL / "pdfs" / "gri.pdf"
+    out = lectern(tmp_path, "index", str(pdf), "--json")
+    assert out.returncode == 0, out.stderr
+    assert [Path(p).name for p in json.loads(out.stdout)["indexed"]] == ["gri.pdf"]
+    out = lectern(tmp_path, "search", "draw a contour plot", "-k", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    hits = json.loads(out.stdout)
+    assert hits and hits[0]["file"] == "gri.pdf" and hits[0]["page"] >= 1
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="needs Xvfb (make test-dist installs it)")
+def test_gui_shows_the_main_window_under_xvfb(tmp_path: Path) -> None:
+    display = ":57"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1440x900x24", "-nolisten", "tcp"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb", HF_HUB_OFFLINE="1")
+    app = None
+    try:
+        time.sleep(1.0)
+        app = subprocess.Popen(
+            [str(BINARY), "--data-dir", str(tmp_path)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        tree = ""
+        while time.monotonic() < deadline:
+            assert app.poll() is None, app.communicate()[0]
+            tree = subprocess.run(
+                ["xwininfo", "-root", "-tree"], env=env, capture_output=True, text=True
+            ).stdout
+            if '"Lectern"' in tree:
+                break
+            time.sleep(0.5)
+        assert '"Lectern"' in tree, "the main window never appeared"
+        time.sleep(3.0)  # still up a few seconds later (starter models prepared meanwhile)
+        assert app.poll() is None
+        shot = tmp_path / "bundle-gui.png"
+        subprocess.run(["import", "-window", "root", str(shot)], env=env, check=True)
+        assert shot.stat().st_size > 10_000
+        shutil.copy(shot, Path(os.environ.get("LECTERN_SHOT_DIR", "/tmp")) / "bundle-gui.png")
+    finally:
+        if app is not None:
+            app.terminate()
+            app.wait(20)
+        xvfb.terminate()
+        xvfb.wait(10)
