@@ -16,7 +16,6 @@ was not stored.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -32,6 +31,7 @@ from core.documents.extraction import ExtractedDocument, ExtractionError, Extrac
 from core.documents.store import LibraryStore, NewChunk, fault_point
 from core.errors import DocumentError, LibraryNotFoundError, UsageError
 from core.events import Event
+from core.models.registry import sha256_file
 
 EMBED_BATCH = 64
 _NAME_OK = re.compile(r"^[^/\\\x00-\x1f:*?\"<>|]{1,64}$")
@@ -72,14 +72,6 @@ class ChunkingConfig:
 
     def to_json(self) -> dict[str, int]:
         return {"max_tokens": self.max_tokens, "overlap": self.overlap}
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -244,7 +236,7 @@ class Indexer:
                 self._fail(path, "file not found" if not p.exists() else "not a regular file")
                 continue
             try:
-                sha = file_sha256(p)
+                sha = sha256_file(p)
                 st = p.stat()
             except OSError as exc:
                 self._fail(path, f"cannot read the file: {exc.strerror or exc}")
@@ -286,7 +278,7 @@ class Indexer:
         p = Path(path)
         if rehash or not sha:
             try:
-                sha = file_sha256(p)
+                sha = sha256_file(p)
             except OSError as exc:
                 self._fail(path, f"cannot read the file: {exc.strerror or exc}")
                 return
