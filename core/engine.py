@@ -171,6 +171,7 @@ class Engine:
         model: str | None = None,
         sampling: GenerationSettings | None = None,
         passages: Sequence[Passage] = (),
+        run_on: bool = False,
     ) -> AsyncIterator[Event]:
         """Answer the last (user) message of ``messages``.
 
@@ -179,6 +180,8 @@ class Engine:
         given, ``Progress(task="prefill")`` during a long prompt, ``Token``s,
         then exactly one ``Done(text, stats, cancelled)`` or ``Failed(error)``.
         A system message at the start replaces the default system prompt.
+        ``run_on`` (speed measurement) ignores end-of-answer tokens and stop
+        strings: the model writes until ``max_tokens`` or a stop.
         """
         settings = sampling or self.settings.generation
         msgs = list(messages)
@@ -215,6 +218,7 @@ class Engine:
                     repeat_penalty=settings.repeat_penalty,
                     seed=settings.seed,
                     max_tokens=settings.max_tokens,
+                    ignore_eos=run_on,
                 ),
             )
             async for ev in self.chat_service.stream(request):

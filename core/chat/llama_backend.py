@@ -278,7 +278,7 @@ class LlamaBackend:
             )
             emit(Done("", stats, cancelled=True))
             return
-        stops = self.template.stop if req.raw_prompt is None else ()
+        stops = self.template.stop if req.raw_prompt is None and not s.ignore_eos else ()
         text, n_gen, t_first, t_last, cancelled = self._decode_loop(s, max_new, stops, emit)
         stats = GenerationStats(
             ttft_s=(t_first - t0) if n_gen else 0.0,

@@ -26,7 +26,7 @@ class Sampling:
     repeat_penalty: float = 1.1
     seed: int = -1
     max_tokens: int = 1024
-    ignore_eos: bool = False  # benchmarks: keep generating past end-of-generation tokens
+    ignore_eos: bool = False  # benchmarks, speed test: write past end-of-answer tokens and stops
 
 
 @dataclass(frozen=True)

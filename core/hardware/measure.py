@@ -63,7 +63,9 @@ def measure_speed(
         tokens = 0
         stopped = False
         last_report = 0.0
-        async for ev in engine.chat([Message("user", PROMPT)], model=model, sampling=sampling):
+        async for ev in engine.chat(
+            [Message("user", PROMPT)], model=model, sampling=sampling, run_on=True
+        ):
             if isinstance(ev, Progress):
                 yield ev
             elif isinstance(ev, Token):
