@@ -103,7 +103,7 @@ def docs_data_dir_with_embedder(root: Path, starter_embedder: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def docs_embedder(starter_embedder: Path):  # type: ignore[no-untyped-def]
-    """The real all-MiniLM-L6-v2, loaded once per test session (shared by every engine)."""
+    """The real all-MiniLM-L6-v2 loaded in the test process, once (engines use its worker)."""
     from core.documents.embedder import load_embedder
 
     return load_embedder(starter_embedder, "all-MiniLM-L6-v2")

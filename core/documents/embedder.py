@@ -1,4 +1,8 @@
-"""Sentence-transformers embedders, loaded once per process and shared.
+"""Sentence-transformers embedders: the model itself and what the rest of the engine needs of it.
+
+The application runs the model in a worker process of its own
+(:mod:`core.documents.embedder_process`); :class:`LocalEmbedder` is the model
+in the current process (that worker, and benchmarks measuring the model alone).
 
 An embedder has an identity (``EmbedderInfo``: name, dimension and a
 fingerprint of its files) that a library records when it is created; a library
@@ -14,11 +18,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-_cache: dict[str, Embedder] = {}
+_cache: dict[str, LocalEmbedder] = {}
 _cache_lock = threading.Lock()
 
 
@@ -80,8 +84,22 @@ def _use_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
-class Embedder:
-    """A loaded sentence-transformers model (CPU)."""
+class Embedder(Protocol):
+    """What chunking, ingestion and search use of an embedding model."""
+
+    info: EmbedderInfo
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+class LocalEmbedder:
+    """A sentence-transformers model loaded in this process (CPU)."""
 
     def __init__(self, folder: Path, name: str | None = None) -> None:
         from sentence_transformers import SentenceTransformer
@@ -147,11 +165,11 @@ class Embedder:
         return self.embed([text])[0]
 
 
-def load_embedder(folder: str | os.PathLike[str], name: str | None = None) -> Embedder:
-    """The embedder in ``folder``, loaded once per process."""
+def load_embedder(folder: str | os.PathLike[str], name: str | None = None) -> LocalEmbedder:
+    """The embedder in ``folder``, loaded in this process, once."""
     key = str(Path(folder).resolve())
     with _cache_lock:
         emb = _cache.get(key)
         if emb is None:
-            emb = _cache[key] = Embedder(Path(key), name)
+            emb = _cache[key] = LocalEmbedder(Path(key), name)
         return emb

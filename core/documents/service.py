@@ -12,7 +12,8 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from core.documents.embedder import Embedder, _fingerprint, load_embedder
+from core.documents.embedder import Embedder, _fingerprint
+from core.documents.embedder_process import start_embedder
 from core.documents.events import DocumentStatus, IndexSummary
 from core.documents.extraction import Extractor
 from core.documents.library import (
@@ -59,10 +60,10 @@ class DocumentService:
         return self._settings()
 
     def embedder(self) -> Embedder:
-        """The configured embedder, loaded once per process."""
+        """The configured embedder, served by its worker process (started once)."""
         folder = self._embedder_folder()
         name = self.settings.embedder.removeprefix("starter:")
-        return load_embedder(folder, name)
+        return start_embedder(folder, name)
 
     def embedder_fingerprint(self) -> str:
         """The configured embedder's identity without loading it (cached per folder)."""
