@@ -30,6 +30,7 @@ import numpy as np
 
 from core.documents.embedder import EmbedderInfo, LocalEmbedder
 from core.errors import DocumentError
+from core.priority import lower_this_process
 
 _processes: dict[str, EmbedderProcess] = {}
 _processes_lock = threading.Lock()
@@ -37,6 +38,7 @@ _processes_lock = threading.Lock()
 
 def _serve(conn: Connection, folder: str, name: str | None) -> None:
     """Worker process: load the model, then answer requests until the pipe closes."""
+    lower_this_process()
     try:
         embedder = LocalEmbedder(Path(folder), name)
     except Exception as exc:  # noqa: BLE001 - any loading error is reported, not raised

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from core.documents.faults import fault_point
+from core.priority import lower_this_process
 
 # A page with fewer non-blank characters than this counts as having no text.
 _MIN_PAGE_CHARS = 20
@@ -165,6 +166,7 @@ def extract_in_process(
 
 def _worker_main(conn: Connection) -> None:
     """Worker process loop: receive a path, send progress and one result."""
+    lower_this_process()
     parent = os.getppid()
 
     def progress(done: int, total: int) -> None:

@@ -12,11 +12,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from core.documents.embedder import LocalEmbedder
 from core.documents.embedder_process import EmbedderProcess
 from core.errors import DocumentError
+from core.priority import BACKGROUND_NICE
 from tests.conftest import REPO
 
 TEXTS = [
@@ -44,6 +46,12 @@ def test_worker_gives_the_same_vectors_and_offsets_as_the_model_in_process(
     assert worker.token_offsets(TEXTS[1]) == docs_embedder.token_offsets(TEXTS[1])
     assert worker.count_tokens(TEXTS[0]) == docs_embedder.count_tokens(TEXTS[0]) > 5
     assert worker.embed([]).shape == (0, 384)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX niceness")
+def test_the_worker_runs_at_background_priority(worker: EmbedderProcess) -> None:
+    assert worker.pid is not None
+    assert psutil.Process(worker.pid).nice() >= BACKGROUND_NICE > psutil.Process().nice()
 
 
 def test_a_dead_worker_is_started_again_on_the_next_call(worker: EmbedderProcess) -> None:

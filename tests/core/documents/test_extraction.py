@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pymupdf
 import pytest
 
@@ -15,6 +17,7 @@ from core.documents.extraction import (
     extract_in_process,
     tesseract_available,
 )
+from core.priority import BACKGROUND_NICE
 from tests.conftest import SHARED_EVAL
 from tests.core.documents.pdfs import (
     FACTS,
@@ -42,6 +45,13 @@ def test_pages_are_exactly_pymupdf_get_text(extractor: Extractor) -> None:
         assert len(doc.pages) == ref.page_count == 51
     assert doc.title  # from the metadata, or the file name
     assert doc.toc and all(1 <= e.page <= 51 for e in doc.toc)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX niceness")
+def test_the_worker_runs_at_background_priority(extractor: Extractor, tmp_path: Path) -> None:
+    extractor.extract(text_pdf(tmp_path / "a.pdf", FACTS))
+    assert extractor._proc is not None
+    assert psutil.Process(extractor._proc.pid).nice() >= BACKGROUND_NICE > psutil.Process().nice()
 
 
 def test_progress_is_reported_and_title_falls_back_to_file_name(
