@@ -7,7 +7,9 @@ never in characters, so no chunk is silently truncated by the model. A chunk
 ends at the best boundary available in the second half of its window:
 paragraph, then sentence, then line, then word; the next chunk starts up to
 ``overlap`` tokens earlier, again on a boundary, so a phrase cut by one chunk
-end is whole in the neighbour.
+end is whole in the neighbour. A section of the outline that starts on a page
+starts a new chunk (unless the chunk would be under a quarter of the size):
+one chunk about two topics matches neither question well.
 
 Each chunk carries the document title and the section heading in effect
 where it starts (from the PDF outline); :func:`embedding_text` puts them in
@@ -137,14 +139,20 @@ def chunk_pages(
         change_pos = [c[0] for c in changes]
         levels = _boundary_levels(text, offs)
         n = len(offs)
+        # Token index where each section on this page starts: chunks are cut there.
+        token_starts = [o[0] for o in offs]
+        sections = sorted({bisect.bisect_left(token_starts, pos) for pos in change_pos} - {0, n})
         start = 0
         while start < n:
-            if n - start <= max_tokens:
-                end = n
+            section = next((j for j in sections if j > start + max_tokens // 4), n)
+            if section - start <= max_tokens:
+                end = section
             else:
                 end = _best_cut(levels, start + max_tokens // 2, start + max_tokens, True)
             c_start, c_end = offs[start][0], offs[end - 1][1]
-            k = bisect.bisect_right(change_pos, c_start) - 1
+            # The heading in effect a quarter into the chunk: a section that starts within
+            # that first quarter did not get a chunk boundary (too small a piece before it).
+            k = bisect.bisect_right(change_pos, offs[min(end - 1, start + max_tokens // 4)][0]) - 1
             heading = changes[k][1] if k >= 0 else heading_before
             chunks.append(
                 Chunk(
@@ -155,9 +163,14 @@ def chunk_pages(
                 break
             # Step back up to ``overlap`` tokens, to the earliest good boundary there.
             # (never exactly at ``end``: even after a paragraph break, since PDF text marks
-            # many line ends that are not real paragraph ends).
+            # many line ends that are not real paragraph ends), but never back over the
+            # start of a section: a new section starts a new chunk.
             lo = max(start + 1, end - overlap)
-            start = _best_cut(levels, lo, end - 1, False) if overlap and lo < end else end
+            in_reach = [j for j in sections if lo <= j <= end]
+            if in_reach:
+                start = in_reach[-1]
+            else:
+                start = _best_cut(levels, lo, end - 1, False) if overlap and lo < end else end
         if changes:
             heading_before = changes[-1][1]
     return chunks

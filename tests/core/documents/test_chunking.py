@@ -59,3 +59,26 @@ def test_a_word_longer_than_the_limit_is_still_split(docs_embedder: Embedder) ->
     chunks = chunk_pages([page], docs_embedder.token_offsets, max_tokens=32, overlap=8)
     assert len(chunks) > 1
     assert all(c.tokens <= 32 for c in chunks)
+
+
+def test_a_section_that_starts_on_the_page_starts_a_chunk(docs_embedder: Embedder) -> None:
+    toc = [TocEntry(1, "Introduction", 1), TocEntry(1, "Maintenance", 1)]
+    chunks = chunk_pages([PAGE], docs_embedder.token_offsets, 64, 16, toc)
+    at = PAGE.index("Maintenance")
+    starting = [c for c in chunks if c.char_start == at]
+    assert len(starting) == 1 and starting[0].heading == "Maintenance"
+    for c in chunks:  # no chunk crosses the section start
+        assert c.char_end <= at or c.char_start >= at
+        assert c.heading == ("Introduction" if c.char_end <= at else "Maintenance")
+        assert c.tokens <= 64
+        assert c.text == PAGE[c.char_start : c.char_end]
+
+
+def test_a_section_start_near_the_chunk_start_does_not_make_a_tiny_chunk(
+    docs_embedder: Embedder,
+) -> None:
+    page = "Intro words.\n" + PAGE.split("\n\n", 1)[1]  # "Maintenance" after 4 tokens
+    toc = [TocEntry(1, "Maintenance", 1)]
+    chunks = chunk_pages([page], docs_embedder.token_offsets, 64, 16, toc)
+    assert chunks[0].char_start == 0 and "bolt" in chunks[0].text
+    assert chunks[0].heading == "Maintenance"  # the heading of most of the chunk
