@@ -65,7 +65,7 @@ class RetrievalSettings(_Section):
     )
     top_k: int = Field(6, ge=1, le=50, description="Passages given to the model per question.")
     relevance_threshold: float = Field(
-        0.42,
+        0.39,
         ge=-1.0,
         le=1.0,
         description="Passages scoring below this are not relevant; see the README.",

@@ -1,0 +1,104 @@
+"""Does a document cover a question? Names in the question that the document never uses.
+
+A question that names something (a product, a tool, a file format: "Google
+Classroom", "TikZ", "HDF5", "Python") is about that thing. If the document
+the best passages come from never mentions it, the passages are at best
+about something nearby, however similar their vectors are: a Gri manual that
+never says "TikZ" does not explain how to export Gri graphs as TikZ.
+
+Names are recognised by their spelling, the way a reader spots them: a word
+capitalised inside a sentence, a word with a capital after its first letter
+(``OpenPGP``, ``TikZ``), or letters mixed with digits (``HDF5``).
+Neighbouring name words are one name ("LibreOffice Writer"); a name counts
+as mentioned when any of its words is, so a paraphrased product name
+("Writer" for "LibreOffice Writer") is not held against a question. The
+first word of a sentence is not taken (it is capitalised anyway), nor the
+pronoun "I" and its contractions.
+
+The check reads FTS5 posting lists limited to the document's rowid range,
+so it stays cheap in a library of 100,000 chunks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from core.documents.store import LibraryStore
+
+_WORD = re.compile(r"[^\W_]+(?:[.'’-][^\W_]+)*", re.UNICODE)
+_SENTENCE_END = re.compile(r"(?<=[.?!:;])\s+")
+MAX_NAMES = 6  # bounds the work per question
+
+
+def _is_name(word: str, first_in_sentence: bool) -> bool:
+    if len(word) < 2:
+        return False
+    has_alpha = any(c.isalpha() for c in word)
+    if has_alpha and any(c.isdigit() for c in word):
+        return True
+    if any(c.isupper() for c in word[1:]):
+        return True
+    return word[0].isupper() and not first_in_sentence
+
+
+def question_names(text: str) -> list[tuple[str, ...]]:
+    """Runs of name-like words in a question, in order, without repeats (case ignored)."""
+    names: list[tuple[str, ...]] = []
+    seen: set[tuple[str, ...]] = set()
+    for sentence in _SENTENCE_END.split(text.strip()):
+        run: list[str] = []
+        prev_end = -2
+        for i, m in enumerate(_WORD.finditer(sentence)):
+            # "Gri's" is Gri, "I'll" is I.
+            word = re.split(r"['’]", m.group(0))[0]
+            if _is_name(word, i == 0):
+                if run and m.start() > prev_end + 1:
+                    names.append(tuple(run))
+                    run = []
+                run.append(word)
+            elif run:
+                names.append(tuple(run))
+                run = []
+            prev_end = m.end()
+        if run:
+            names.append(tuple(run))
+    out = []
+    for name in names:
+        key = tuple(w.lower() for w in name)
+        if key not in seen:
+            seen.add(key)
+            out.append(name)
+    return out[:MAX_NAMES]
+
+
+def _phrase(word: str) -> str:
+    """An FTS5 string for a word: tokenised like the index ('AMC-TXT' is "amc txt")."""
+    return '"' + word.replace('"', '""') + '"'
+
+
+def mentions(store: LibraryStore, word: str, sha: str) -> bool:
+    """Whether the content with this sha256 uses ``word`` (through the index tokenizer)."""
+    span = store.query("SELECT min(rowid), max(rowid) FROM chunks WHERE sha = ?", (sha,))
+    if not span or span[0][0] is None:
+        return False
+    lo, hi = span[0]
+    rows = store.query(
+        "SELECT 1 FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid "
+        "WHERE chunks_fts MATCH ? AND f.rowid BETWEEN ? AND ? AND c.sha = ? LIMIT 1",
+        (_phrase(word), lo, hi, sha),
+    )
+    return bool(rows)
+
+
+def missing_names(
+    store: LibraryStore, names: Sequence[tuple[str, ...]], shas: Sequence[str]
+) -> list[tuple[str, ...]]:
+    """The names that none of the given contents mentions (by any of the name's words)."""
+    if not shas:
+        return list(names)
+    return [
+        name
+        for name in names
+        if not any(mentions(store, word, sha) for word in name for sha in shas)
+    ]
