@@ -54,7 +54,7 @@ class SearchParams:
     unknown_term_penalty: float = 0.1  # per question word that occurs nowhere in the library
     missing_name_penalty: float = 0.35  # per name in the question the best document never uses
     name_documents: int = 1  # how many of the best passages' documents a name is looked up in
-    listing_penalty: float = 0.1  # for table-of-contents and index chunks (dot leaders)
+    listing_penalty: float = 0.3  # for table-of-contents and index chunks (dot leaders)
 
 
 # Two or more runs of dot leaders (". . . . ." or ".....") mark a table of contents or
