@@ -1,7 +1,7 @@
 """Sentence-transformers embedders: the model itself and what the rest of the engine needs of it.
 
 The application runs the model in a worker process of its own
-(:mod:`core.documents.embedder_process`); :class:`LocalEmbedder` is the model
+(:mod:`core.documents.index_worker`); :class:`LocalEmbedder` is the model
 in the current process (that worker, and benchmarks measuring the model alone).
 
 An embedder has an identity (``EmbedderInfo``: name, dimension and a

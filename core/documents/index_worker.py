@@ -1,17 +1,21 @@
-"""The embedding model in a worker process of its own.
+"""The index worker: embedding model and Chroma in a process of their own.
 
-Loading sentence-transformers (torch, transformers) and running it inside the
-application process holds Python's GIL for long stretches: importing torch
-alone stalled the GUI's event loop for 200-300 ms on the first document. Here
-the model lives in a spawned process; the application sends it texts and gets
-vectors and token offsets back over a pipe (a batch of 64 chunks is about
-100 KB of floats, far cheaper to copy than to compute).
+Running sentence-transformers (torch) and Chroma inside the application
+process holds Python's interpreter lock for long stretches: importing torch
+stalled the GUI's event loop for 200-300 ms on the first document, and every
+Chroma upsert holds it for its whole call (20-65 ms for 16 vectors, spikes
+past 100 ms). Here both live in one spawned worker process at background
+priority; the application sends texts and vectors over a pipe and gets
+vectors, token offsets and search hits back (a batch of 64 chunks is about
+100 KB, far cheaper to copy than to compute). torch and chromadb are never
+imported by the application itself.
 
-:class:`EmbedderProcess` has the interface of
-:class:`~core.documents.embedder.LocalEmbedder`; one process per model folder
-is shared by every engine of the application process (:func:`start_embedder`)
-and ends with it. A crashed worker fails the current call with a
-:class:`~core.errors.DocumentError` and is started again on the next one.
+Requests carry everything they need (the model folder, the library's Chroma
+folder), so the worker is stateless from the caller's point of view: a
+crashed worker fails the call in progress with a
+:class:`~core.errors.DocumentError` and a new one is started on the next
+call. One worker serves the whole application process (:func:`index_worker`)
+and ends with it.
 """
 
 from __future__ import annotations
@@ -32,19 +36,52 @@ from core.documents.embedder import EmbedderInfo, LocalEmbedder
 from core.errors import DocumentError
 from core.priority import lower_this_process
 
-_processes: dict[str, EmbedderProcess] = {}
-_processes_lock = threading.Lock()
+_VECTOR_METHODS = frozenset({"upsert", "delete_sha", "count", "stray_shas", "query", "embeddings"})
 
 
-def _serve(conn: Connection, folder: str, name: str | None) -> None:
-    """Worker process: load the model, then answer requests until the pipe closes."""
+class _Served:
+    """The worker's state: models and Chroma collections, opened on first use."""
+
+    def __init__(self) -> None:
+        self.embedders: dict[str, LocalEmbedder] = {}
+        self.vectors: dict[str, Any] = {}
+
+    def embedder(self, folder: str, name: str | None) -> LocalEmbedder:
+        emb = self.embedders.get(folder)
+        if emb is None:
+            emb = self.embedders[folder] = LocalEmbedder(Path(folder), name)
+        return emb
+
+    def handle(self, op: str, args: tuple[Any, ...]) -> Any:
+        if op == "load":
+            return self.embedder(*args).info
+        if op == "offsets":
+            folder, name, text = args
+            return np.asarray(self.embedder(folder, name).token_offsets(text), dtype=np.int32)
+        if op == "embed":
+            folder, name, texts = args
+            return self.embedder(folder, name).embed(texts)
+        if op == "vectors":
+            folder, method, rest = args
+            if method not in _VECTOR_METHODS:
+                raise ValueError(f"unknown vector operation {method!r}")
+            vec = self.vectors.get(folder)
+            if vec is None:
+                from core.documents.vectors import ChromaVectors
+
+                vec = self.vectors[folder] = ChromaVectors(Path(folder))
+            return getattr(vec, method)(*rest)
+        if op == "close_vectors":
+            self.vectors.pop(args[0], None)
+            return None
+        raise ValueError(f"unknown request {op!r}")
+
+
+def _serve(conn: Connection) -> None:
+    """Worker process: answer requests until the pipe closes."""
     lower_this_process()
-    try:
-        embedder = LocalEmbedder(Path(folder), name)
-    except Exception as exc:  # noqa: BLE001 - any loading error is reported, not raised
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
-        return
-    conn.send(("ready", embedder.info))
+    served = _Served()
+    conn.send(("ok", os.getpid()))
     while True:
         try:
             msg = conn.recv()
@@ -52,105 +89,69 @@ def _serve(conn: Connection, folder: str, name: str | None) -> None:
             return
         if msg is None:
             return
-        op, arg = msg
+        op, args = msg
         try:
-            if op == "offsets":
-                result: Any = np.asarray(embedder.token_offsets(arg), dtype=np.int32)
-            elif op == "embed":
-                result = embedder.embed(arg)
-            else:
-                raise ValueError(f"unknown request {op!r}")
+            result = served.handle(op, args)
         except Exception as exc:  # noqa: BLE001 - the caller gets the reason
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            reply: tuple[str, Any] = ("error", f"{type(exc).__name__}: {exc}")
         else:
-            conn.send(("ok", result))
+            reply = ("ok", result)
+        try:
+            conn.send(reply)
+        except (OSError, ValueError):
+            return
 
 
-class EmbedderProcess:
-    """A sentence-transformers model served by a worker process (thread-safe)."""
+class IndexWorker:
+    """The worker process and its pipe; calls are serialised (thread-safe)."""
 
-    def __init__(self, folder: Path, name: str | None = None) -> None:
-        self.folder = folder
-        self.name = name
+    def __init__(self) -> None:
         self._ctx = mp.get_context("spawn")
         self._proc: Any = None
         self._conn: Connection | None = None
         self._lock = threading.Lock()
-        with self._lock:
-            self.info: EmbedderInfo = self._start()
 
-    def _start(self) -> EmbedderInfo:
+    def _start(self) -> Connection:
         parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(
-            target=_serve,
-            args=(child, str(self.folder), self.name),
-            name="lectern-embed",
-            daemon=True,
-        )
+        proc = self._ctx.Process(target=_serve, args=(child,), name="lectern-index", daemon=True)
         proc.start()
         child.close()
         try:
-            status, value = parent.recv()
+            parent.recv()
         except (EOFError, OSError):
             proc.join(5)
             parent.close()
             raise DocumentError(
-                f"The embedding model in {self.folder} could not be started "
-                f"(its process ended with code {proc.exitcode})."
+                f"The indexing process could not be started (exit code {proc.exitcode})."
             ) from None
-        if status != "ready":
-            proc.join(5)
-            parent.close()
-            raise DocumentError(
-                f"The embedding model in {self.folder} could not be loaded.", hint=str(value)
-            )
         self._proc, self._conn = proc, parent
-        info: EmbedderInfo = value
-        return info
+        return parent
 
-    def _call(self, op: str, arg: Any) -> Any:
+    def call(self, op: str, *args: Any) -> Any:
+        """Run one request in the worker (started, or restarted, as needed)."""
         with self._lock:
-            if self._conn is None or self._proc is None or not self._proc.is_alive():
-                self._stop()
-                self.info = self._start()
             conn = self._conn
-            assert conn is not None
+            if conn is None or self._proc is None or not self._proc.is_alive():
+                self._stop()
+                conn = self._start()
             try:
-                conn.send((op, arg))
+                conn.send((op, args))
                 status, value = conn.recv()
-            except (EOFError, OSError, BrokenPipeError):
+            except (EOFError, OSError):
                 self._stop()
                 raise DocumentError(
-                    "The embedding model's process stopped unexpectedly.",
+                    "The indexing process stopped unexpectedly.",
                     hint="try again; it is restarted on the next use",
                 ) from None
         if status != "ok":
-            raise DocumentError("The embedding model failed on this text.", hint=str(value))
+            raise DocumentError("The indexing process could not do this.", hint=str(value))
         return value
-
-    def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        """Character spans of ``text``'s tokens (no special tokens, no truncation)."""
-        spans: np.ndarray = self._call("offsets", text)
-        return [(int(s), int(e)) for s, e in spans]
-
-    def count_tokens(self, text: str) -> int:
-        return len(self._call("offsets", text))
-
-    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Normalised float32 vectors, one row per text."""
-        if not texts:
-            return np.zeros((0, self.info.dimension), dtype=np.float32)
-        vectors: np.ndarray = self._call("embed", list(texts))
-        return vectors
-
-    def embed_query(self, text: str) -> np.ndarray:
-        """The vector of one query."""
-        return self.embed([text])[0]
 
     @property
     def pid(self) -> int | None:
         """The worker's process id (None when it is not running)."""
-        return self._proc.pid if self._proc is not None and self._proc.is_alive() else None
+        proc = self._proc
+        return proc.pid if proc is not None and proc.is_alive() else None
 
     def _stop(self) -> None:
         if self._conn is not None:
@@ -166,26 +167,104 @@ class EmbedderProcess:
             self._proc = None
 
     def close(self) -> None:
-        """Stop the worker process (a later call starts it again)."""
+        """Stop the worker process (a later call starts a new one)."""
         with self._lock:
             self._stop()
 
 
-def start_embedder(folder: str | os.PathLike[str], name: str | None = None) -> EmbedderProcess:
-    """The worker serving the model in ``folder``, started once per application process."""
+class RemoteEmbedder:
+    """A sentence-transformers model served by the index worker."""
+
+    def __init__(self, worker: IndexWorker, folder: Path, name: str | None = None) -> None:
+        self.worker = worker
+        self.folder = folder
+        self.name = name
+        try:
+            self.info: EmbedderInfo = worker.call("load", str(folder), name)
+        except DocumentError as exc:
+            raise DocumentError(
+                f"The embedding model in {folder} could not be loaded.", hint=exc.hint
+            ) from None
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of ``text``'s tokens (no special tokens, no truncation)."""
+        spans: np.ndarray = self.worker.call("offsets", str(self.folder), self.name, text)
+        return [(int(s), int(e)) for s, e in spans]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.worker.call("offsets", str(self.folder), self.name, text))
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Normalised float32 vectors, one row per text."""
+        if not texts:
+            return np.zeros((0, self.info.dimension), dtype=np.float32)
+        vectors: np.ndarray = self.worker.call("embed", str(self.folder), self.name, list(texts))
+        return vectors
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The vector of one query."""
+        return self.embed([text])[0]
+
+
+class RemoteVectors:
+    """One library's Chroma collection (see :class:`~core.documents.vectors.ChromaVectors`)."""
+
+    def __init__(self, worker: IndexWorker, folder: Path) -> None:
+        self.worker = worker
+        self.folder = str(folder)
+
+    def _call(self, method: str, *args: Any) -> Any:
+        return self.worker.call("vectors", self.folder, method, args)
+
+    def upsert(self, ids: list[str], vectors: np.ndarray, metas: list[dict[str, Any]]) -> None:
+        self._call("upsert", ids, vectors, metas)
+
+    def delete_sha(self, sha: str) -> None:
+        self._call("delete_sha", sha)
+
+    def count(self) -> int:
+        return int(self._call("count"))
+
+    def stray_shas(self, known: list[str]) -> set[str]:
+        result: set[str] = self._call("stray_shas", known)
+        return result
+
+    def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        result: list[tuple[str, float]] = self._call("query", vector, n)
+        return result
+
+    def embeddings(self) -> tuple[list[str], np.ndarray]:
+        result: tuple[list[str], np.ndarray] = self._call("embeddings")
+        return result
+
+    def close(self) -> None:
+        """Let the worker close this collection (the library folder may be moved next)."""
+        if self.worker.pid is not None:
+            with contextlib.suppress(DocumentError):
+                self.worker.call("close_vectors", self.folder)
+
+
+_worker = IndexWorker()
+_embedders: dict[str, RemoteEmbedder] = {}
+_embedders_lock = threading.Lock()
+
+
+def index_worker() -> IndexWorker:
+    """The index worker of this application process."""
+    return _worker
+
+
+def start_embedder(folder: str | os.PathLike[str], name: str | None = None) -> RemoteEmbedder:
+    """The model in ``folder``, loaded in the index worker (once per application process)."""
     key = str(Path(folder).resolve())
-    with _processes_lock:
-        proc = _processes.get(key)
-        if proc is None:
-            proc = _processes[key] = EmbedderProcess(Path(key), name)
-        return proc
+    with _embedders_lock:
+        emb = _embedders.get(key)
+        if emb is None:
+            emb = _embedders[key] = RemoteEmbedder(_worker, Path(key), name)
+        return emb
 
 
 @atexit.register
-def stop_embedders() -> None:
-    """Stop every embedding worker of this process."""
-    with _processes_lock:
-        procs = list(_processes.values())
-        _processes.clear()
-    for proc in procs:
-        proc.close()
+def stop_index_worker() -> None:
+    """Stop the worker process (at exit)."""
+    _worker.close()

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from core.documents.embedder import Embedder, _fingerprint
-from core.documents.embedder_process import start_embedder
 from core.documents.events import DocumentStatus, IndexSummary
 from core.documents.extraction import Extractor
+from core.documents.index_worker import start_embedder
 from core.documents.library import (
     ChunkingConfig,
     DocumentRecord,
@@ -60,7 +60,7 @@ class DocumentService:
         return self._settings()
 
     def embedder(self) -> Embedder:
-        """The configured embedder, served by its worker process (started once)."""
+        """The configured embedder, served by the index worker process (loaded once)."""
         folder = self._embedder_folder()
         name = self.settings.embedder.removeprefix("starter:")
         return start_embedder(folder, name)

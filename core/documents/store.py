@@ -4,7 +4,8 @@ Layout of a library folder::
 
     library.json      name, embedder identity, chunking settings
     index.sqlite3     documents, contents (the ingestion journal), chunks, chunks_fts
-    chroma/           Chroma PersistentClient (one collection, cosine space)
+    chroma/           Chroma PersistentClient (one collection, cosine space), opened
+                      by the index worker process (core/documents/index_worker.py)
     owner.lock        held by the one process that writes to the library
 
 Crash safety. Chunk ids are deterministic (content sha256 + chunk index), so
@@ -36,15 +37,9 @@ import numpy as np
 
 from core.documents.embedder import EmbedderInfo
 from core.documents.faults import fault_point
+from core.documents.index_worker import RemoteVectors, index_worker
 from core.errors import DocumentError, LibraryLockedError
 from core.locking import FileLock
-
-CHROMA_WRITE_BATCH = 16  # vectors per Chroma call; see _chroma_upsert
-
-COLLECTION = "chunks"
-# HNSW search breadth: Chroma's default (10) misses small documents next to a big one.
-SEARCH_EF = 128
-CONSTRUCTION_EF = 128
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -155,8 +150,7 @@ class LibraryStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
-        self._client: Any = None
-        self._collection: Any = None
+        self._vectors: RemoteVectors | None = None
         self._total: tuple[int, int] | None = None
         self._scratch: sqlite3.Connection | None = None
 
@@ -229,53 +223,24 @@ class LibraryStore:
         tmp.write_text(json.dumps(self.meta, indent=2), encoding="utf-8")
         tmp.replace(self.meta_file)
 
-    # -- Chroma -----------------------------------------------------------
+    # -- Chroma (in the index worker process) -------------------------------
     @property
-    def collection(self) -> Any:
-        if self._collection is None:
-            import chromadb
-            from chromadb.config import Settings as ChromaSettings
-
-            self._client = chromadb.PersistentClient(
-                path=str(self.folder / "chroma"),
-                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
-            )
-            self._collection = self._client.get_or_create_collection(
-                COLLECTION,
-                metadata={
-                    "hnsw:space": "cosine",
-                    "hnsw:search_ef": SEARCH_EF,
-                    "hnsw:construction_ef": CONSTRUCTION_EF,
-                },
-                embedding_function=None,
-            )
-        return self._collection
-
-    def _max_batch(self) -> int:
-        try:
-            return max(1, int(self._client.get_max_batch_size()))
-        except Exception:  # noqa: BLE001 - older clients: a safe, small batch
-            return 1000
+    def vectors(self) -> RemoteVectors:
+        """This library's Chroma collection, served by the index worker process."""
+        if self._vectors is None:
+            self._vectors = RemoteVectors(index_worker(), self.folder / "chroma")
+        return self._vectors
 
     def _chroma_upsert(
         self, ids: list[str], vectors: np.ndarray, metas: list[dict[str, Any]]
     ) -> None:
-        col = self.collection
-        # Chroma's upsert holds the GIL for the whole call (about 1 ms a vector, more as the
-        # collection grows); small calls let a GUI thread in the same process run between them
-        step = min(self._max_batch(), CHROMA_WRITE_BATCH)
-        for i in range(0, len(ids), step):
-            col.upsert(
-                ids=ids[i : i + step],
-                embeddings=vectors[i : i + step],
-                metadatas=metas[i : i + step],
-            )
+        self.vectors.upsert(ids, vectors, metas)
 
     def _chroma_delete_sha(self, sha: str) -> None:
-        self.collection.delete(where={"sha": sha})
+        self.vectors.delete_sha(sha)
 
     def chroma_count(self) -> int:
-        return int(self.collection.count())
+        return self.vectors.count()
 
     # -- SQLite helpers -----------------------------------------------------
     @contextmanager
@@ -375,10 +340,7 @@ class LibraryStore:
         known = {r[0] for r in self.query("SELECT sha FROM contents")}
         n_rows = self.query("SELECT count(*) FROM chunks")[0][0]
         if self.chroma_count() != n_rows:
-            where: dict[str, Any] = {"sha": {"$nin": sorted(known)}} if known else {}
-            got = self.collection.get(where=where or None, include=["metadatas"])
-            stray = {str(m.get("sha")) for m in (got.get("metadatas") or []) if m is not None}
-            for sha in stray:
+            for sha in self.vectors.stray_shas(sorted(known)):
                 self._chroma_delete_sha(sha)
 
     # -- documents ----------------------------------------------------------
@@ -430,10 +392,7 @@ class LibraryStore:
         if self.total_chunks() == 0:
             return []
         # n may exceed the number of vectors (Chroma then returns them all).
-        res = self.collection.query(query_embeddings=[vector], n_results=n, include=["distances"])
-        ids = res["ids"][0]
-        dists = res["distances"][0]
-        return [(str(i), 1.0 - float(d)) for i, d in zip(ids, dists, strict=True)]
+        return self.vectors.query(vector, n)
 
     def keyword_search(self, match: str, n: int) -> list[tuple[int, float]]:
         """(chunk rowid, BM25 score, higher is better) for an FTS5 MATCH expression."""
@@ -537,8 +496,9 @@ class LibraryStore:
             if self._scratch is not None:
                 self._scratch.close()
                 self._scratch = None
-        self._collection = None
-        self._client = None
+        if self._vectors is not None:
+            self._vectors.close()
+            self._vectors = None
         if self._owner is not None:
             self._owner.release()
             self._owner = None
