@@ -36,6 +36,10 @@ from core.documents.embedder import EmbedderInfo, LocalEmbedder
 from core.errors import DocumentError
 from core.priority import lower_this_process
 
+# Texts per request when embedding a batch: a search waits for at most one such request
+# (about a second on 2 busy cores) instead of a whole 64-chunk ingestion batch.
+EMBED_REQUEST = 16
+
 _VECTOR_METHODS = frozenset({"upsert", "delete_sha", "count", "stray_shas", "query", "embeddings"})
 
 
@@ -103,13 +107,19 @@ def _serve(conn: Connection) -> None:
 
 
 class IndexWorker:
-    """The worker process and its pipe; calls are serialised (thread-safe)."""
+    """The worker process and its pipe; calls are serialised (thread-safe).
+
+    Urgent calls (a search: one query vector, one Chroma query) go before the
+    ingestion requests waiting at the same time.
+    """
 
     def __init__(self) -> None:
         self._ctx = mp.get_context("spawn")
         self._proc: Any = None
         self._conn: Connection | None = None
         self._lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._urgent = 0  # urgent calls waiting or running
 
     def _start(self) -> Connection:
         parent, child = self._ctx.Pipe()
@@ -127,8 +137,22 @@ class IndexWorker:
         self._proc, self._conn = proc, parent
         return parent
 
-    def call(self, op: str, *args: Any) -> Any:
+    def call(self, op: str, *args: Any, urgent: bool = False) -> Any:
         """Run one request in the worker (started, or restarted, as needed)."""
+        with self._turn:
+            if urgent:
+                self._urgent += 1
+            else:
+                self._turn.wait_for(lambda: self._urgent == 0)
+        try:
+            return self._call(op, args)
+        finally:
+            if urgent:
+                with self._turn:
+                    self._urgent -= 1
+                    self._turn.notify_all()
+
+    def _call(self, op: str, args: tuple[Any, ...]) -> Any:
         with self._lock:
             conn = self._conn
             if conn is None or self._proc is None or not self._proc.is_alive():
@@ -198,8 +222,15 @@ class RemoteEmbedder:
         """Normalised float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, self.info.dimension), dtype=np.float32)
-        vectors: np.ndarray = self.worker.call("embed", str(self.folder), self.name, list(texts))
-        return vectors
+        folder = str(self.folder)
+        if len(texts) == 1:  # a query: before any waiting ingestion batch
+            one: np.ndarray = self.worker.call("embed", folder, self.name, list(texts), urgent=True)
+            return one
+        parts = [
+            self.worker.call("embed", folder, self.name, list(texts[i : i + EMBED_REQUEST]))
+            for i in range(0, len(texts), EMBED_REQUEST)
+        ]
+        return np.concatenate(parts)
 
     def embed_query(self, text: str) -> np.ndarray:
         """The vector of one query."""
@@ -230,7 +261,9 @@ class RemoteVectors:
         return result
 
     def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        result: list[tuple[str, float]] = self._call("query", vector, n)
+        result: list[tuple[str, float]] = self.worker.call(
+            "vectors", self.folder, "query", (vector, n), urgent=True
+        )
         return result
 
     def embeddings(self) -> tuple[list[str], np.ndarray]:

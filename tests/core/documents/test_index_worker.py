@@ -81,6 +81,23 @@ def test_the_worker_runs_at_background_priority(worker: IndexWorker) -> None:
     assert psutil.Process(worker.pid).nice() >= BACKGROUND_NICE > psutil.Process().nice()
 
 
+def test_a_search_does_not_wait_for_a_whole_ingestion_batch(embedder: RemoteEmbedder) -> None:
+    finished: dict[str, float] = {}
+
+    def ingest() -> None:
+        embedder.embed(TEXTS * 200)  # 400 texts: 25 requests, several seconds here
+        finished["batch"] = time.monotonic()
+
+    thread = threading.Thread(target=ingest)
+    thread.start()
+    time.sleep(0.5)
+    vector = embedder.embed_query("who trims the wick?")
+    finished["query"] = time.monotonic()
+    thread.join(120)
+    assert vector.shape == (384,)
+    assert finished["query"] < finished["batch"]
+
+
 def test_a_dead_worker_is_started_again_on_the_next_call(
     worker: IndexWorker, embedder: RemoteEmbedder
 ) -> None:
