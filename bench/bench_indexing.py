@@ -5,7 +5,9 @@ manual, 101 pages). The embedder is loaded before timing starts (it is loaded
 once per process in the application too).
 
 * *embedder alone*: the exact chunk texts the pipeline embeds, encoded in the
-  pipeline's batch size; pages / seconds.
+  pipeline's batch size by the same model in an index worker process of its
+  own (the embedder as Lectern runs it: same process priority, same threads);
+  pages / seconds.
 * *end to end*: ``Engine.index`` into a fresh data directory: hashing,
   extraction in the worker process, chunking, embedding, Chroma and FTS5
   writes, journal; pages / seconds until the summary arrives.
@@ -39,9 +41,9 @@ def _embed_alone(embedder: Any, texts: list[str], batch: int) -> float:
 
 def run() -> dict[str, Any]:
     from core.documents.chunking import chunk_pages, embedding_text
-    from core.documents.embedder import load_embedder
     from core.documents.events import IndexSummary
     from core.documents.extraction import extract_in_process
+    from core.documents.index_worker import IndexWorker, RemoteEmbedder
     from core.documents.library import EMBED_BATCH, ChunkingConfig
     from core.engine import Engine
     from core.events import Failed
@@ -49,7 +51,10 @@ def run() -> dict[str, Any]:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="lectern-bench-index-") as tmp:
         engine = Engine(Path(tmp) / "data")
-        embedder = load_embedder(engine.starter_embedder_path(), "all-MiniLM-L6-v2")
+        alone_worker = IndexWorker()  # not the engine's: the model alone, nothing else
+        embedder = RemoteEmbedder(
+            alone_worker, engine.starter_embedder_path().resolve(), "all-MiniLM-L6-v2"
+        )
         chunking = ChunkingConfig(
             engine.settings.retrieval.chunk_tokens, engine.settings.retrieval.chunk_overlap_tokens
         )
@@ -89,6 +94,7 @@ def run() -> dict[str, Any]:
         alone_2 = _embed_alone(embedder, texts, EMBED_BATCH)
         stored = engine.documents.manager.store("bench").counts()
         asyncio.run(engine.close())
+        alone_worker.close()
 
     alone_s = (alone_1 + alone_2) / 2
     e2e_pps = pages / e2e_s
