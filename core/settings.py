@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import SettingsError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class _Section(BaseModel):
@@ -109,8 +109,22 @@ class UiState(_Section):
     last_conversation_id: str | None = None
 
 
+# Relevance thresholds earlier versions shipped as their default: a file holding one of them
+# carries the default of its day, not a choice (the bar was re-measured for 0.39).
+_OLD_DEFAULT_THRESHOLDS = (0.0, 0.45, 0.42)
+
+
+def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
+    retrieval = raw.get("retrieval")
+    if isinstance(retrieval, dict) and retrieval.get("relevance_threshold") in (
+        _OLD_DEFAULT_THRESHOLDS
+    ):
+        retrieval["relevance_threshold"] = RetrievalSettings().relevance_threshold
+    return raw
+
+
 # version N -> function turning a version-N dict into a version-N+1 dict
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 def _migrate(raw: dict[str, Any]) -> dict[str, Any]:

@@ -58,3 +58,15 @@ def test_broken_ui_state_falls_back_to_defaults(tmp_path: Path) -> None:
     f = tmp_path / "ui.json"
     f.write_text("garbage")
     assert load_ui_state(f).window_geometry is None
+
+
+@pytest.mark.parametrize(("saved", "loaded"), [(0.42, 0.39), (0.45, 0.39), (0.0, 0.39), (0.5, 0.5)])
+def test_an_old_default_relevance_threshold_moves_to_the_new_default(
+    tmp_path: Path, saved: float, loaded: float
+) -> None:
+    f = tmp_path / "s.json"
+    old = {"schema_version": 1, "retrieval": {"relevance_threshold": saved, "top_k": 8}}
+    f.write_text(json.dumps(old))
+    settings = load_settings(f)
+    assert settings.retrieval.relevance_threshold == loaded  # a user's own 0.5 is kept
+    assert settings.retrieval.top_k == 8 and settings.schema_version == SCHEMA_VERSION == 2
