@@ -76,9 +76,11 @@ def test_vectors_are_stored_and_searched_in_the_worker(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX niceness")
-def test_the_worker_runs_at_background_priority(worker: IndexWorker) -> None:
-    assert worker.pid is not None
-    assert psutil.Process(worker.pid).nice() >= BACKGROUND_NICE > psutil.Process().nice()
+def test_the_worker_runs_at_background_priority(
+    worker: IndexWorker, embedder: RemoteEmbedder
+) -> None:
+    assert worker.pid is not None  # started by loading the model
+    assert psutil.Process(worker.pid).nice() >= max(BACKGROUND_NICE, psutil.Process().nice())
 
 
 def test_a_search_does_not_wait_for_a_whole_ingestion_batch(embedder: RemoteEmbedder) -> None:
