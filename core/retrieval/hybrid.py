@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from core.documents.embedder import Embedder
 from core.documents.store import ChunkRow, LibraryStore
+from core.executors import executor
 from core.retrieval.coverage import missing_names, question_names
 from core.retrieval.fts import query_terms
 from core.retrieval.grounding import Retrieval
@@ -122,13 +123,18 @@ class HybridSearcher:
             total += df
         return " OR ".join(f'"{w}"' for w in chosen), unknown
 
+    def _dense(self, query: str, n: int) -> list[tuple[str, float]]:
+        return self.store.dense_search(self.embedder.embed_query(query), n)
+
     def scored(self, query: str, params: SearchParams) -> tuple[list[Scored], int]:
         """Candidate chunks, best first, with fused and dense scores; and the number of
         query words the library never uses."""
-        vector = self.embedder.embed_query(query)
-        dense = self.store.dense_search(vector, params.candidates)
+        # The dense half (query vector and Chroma, in the index worker process) runs while
+        # this thread does the keyword half (SQLite FTS5): both wait outside the GIL.
+        dense_future = executor("dense-search").submit(self._dense, query, params.candidates)
         match, unknown = self.keyword_plan(query)
         keyword = self.store.keyword_search(match, params.candidates)
+        dense = dense_future.result()
         rows = {r.id: r for r in self.store.chunks_by(ids=[i for i, _ in dense])}
         by_rowid = {r.rowid: r for r in rows.values()}
         missing = [rid for rid, _ in keyword if rid not in by_rowid]
