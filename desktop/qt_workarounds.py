@@ -106,8 +106,8 @@ def collect_garbage_on_gui_thread() -> None:
             gc.collect(0)  # the young generation only: a few ms
             if gc.get_count()[1] > thresholds[1]:
                 # what survived several young collections is long-lived; collecting the
-                # older generations would stall the window for 100+ ms with torch and
-                # chromadb loaded (measured), so survivors are frozen instead
+                # older generations stalled the window for 100+ ms (measured when torch and
+                # chromadb still ran in this process), so survivors are frozen instead
                 gc.freeze()
 
     timer = QTimer(app)

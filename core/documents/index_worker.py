@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from core.documents.embedder import EmbedderInfo, LocalEmbedder
+from core.documents.embedder import EmbedderInfo, load_embedder
 from core.errors import DocumentError
 from core.priority import lower_this_process
 
@@ -47,14 +47,8 @@ class _Served:
     """The worker's state: models and Chroma collections, opened on first use."""
 
     def __init__(self) -> None:
-        self.embedders: dict[str, LocalEmbedder] = {}
         self.vectors: dict[str, Any] = {}
-
-    def embedder(self, folder: str, name: str | None) -> LocalEmbedder:
-        emb = self.embedders.get(folder)
-        if emb is None:
-            emb = self.embedders[folder] = LocalEmbedder(Path(folder), name)
-        return emb
+        self.embedder = load_embedder  # loads each model folder once in this process
 
     def handle(self, op: str, args: tuple[Any, ...]) -> Any:
         if op == "load":

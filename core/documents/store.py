@@ -231,14 +231,6 @@ class LibraryStore:
             self._vectors = RemoteVectors(index_worker(), self.folder / "chroma")
         return self._vectors
 
-    def _chroma_upsert(
-        self, ids: list[str], vectors: np.ndarray, metas: list[dict[str, Any]]
-    ) -> None:
-        self.vectors.upsert(ids, vectors, metas)
-
-    def _chroma_delete_sha(self, sha: str) -> None:
-        self.vectors.delete_sha(sha)
-
     def chroma_count(self) -> int:
         return self.vectors.count()
 
@@ -284,7 +276,7 @@ class LibraryStore:
         """Store one batch: Chroma first, then rows + FTS + journal in one transaction."""
         ids = [chunk_id(sha, c.idx) for c in chunks]
         metas = [{"sha": sha, "page": c.page} for c in chunks]
-        self._chroma_upsert(ids, vectors, metas)
+        self.vectors.upsert(ids, vectors, metas)
         fault_point("between-chroma-and-fts")
         with self.tx() as db:
             for cid, c in zip(ids, chunks, strict=True):
@@ -314,7 +306,7 @@ class LibraryStore:
 
     def _purge_content(self, sha: str) -> None:
         """Delete a content's vectors, rows and keywords (its state is already 'removing')."""
-        self._chroma_delete_sha(sha)
+        self.vectors.delete_sha(sha)
         with self.tx() as db:
             rowids = [r[0] for r in db.execute("SELECT rowid FROM chunks WHERE sha=?", (sha,))]
             db.executemany("DELETE FROM chunks_fts WHERE rowid=?", [(r,) for r in rowids])
@@ -341,7 +333,7 @@ class LibraryStore:
         n_rows = self.query("SELECT count(*) FROM chunks")[0][0]
         if self.chroma_count() != n_rows:
             for sha in self.vectors.stray_shas(sorted(known)):
-                self._chroma_delete_sha(sha)
+                self.vectors.delete_sha(sha)
 
     # -- documents ----------------------------------------------------------
     def upsert_document(self, path: str, file: str, **fields: Any) -> None:

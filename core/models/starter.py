@@ -92,13 +92,15 @@ def _assemble(parts: list[Path], target: Path, expected_sha256: str) -> None:
 def ensure_starter_model(paths: DataPaths, registry: ModelRegistry) -> ModelRecord:
     """Install and register the starter GGUF if needed; return its record."""
     target = starter_model_path(paths)
-    _forget_misnamed_starter(paths, registry)
     try:
         rec = registry.get(STARTER_MODEL_ID)
         if Path(rec.path) == target and target.exists() and target.stat().st_size == rec.size_bytes:
             return rec
     except Exception:  # noqa: BLE001 - any lookup failure means: install afresh
         pass
+    # Only an install from before the rename lacks the new record: clean up after it here,
+    # off the fast path that every chat without a default model goes through.
+    _forget_misnamed_starter(paths, registry)
     _name, expected, parts = _gemma_parts()
     if not (target.exists() and target.stat().st_size == sum(p.stat().st_size for p in parts)):
         _assemble(parts, target, expected)
