@@ -36,7 +36,11 @@ from core.models.gguf_info import read_info
 from core.models.hub import HubRepo, RemoteModelFile, resolve_token
 from core.models.importer import DiscoveredModel, discover, import_model
 from core.models.registry import ModelRecord, ModelRegistry
-from core.models.starter import ensure_starter_embedder, ensure_starter_model
+from core.models.starter import (
+    ensure_starter_embedder,
+    ensure_starter_model,
+    ensure_starter_reranker,
+)
 from core.paths import DataPaths, resolve_data_dir
 from core.retrieval.grounding import Retrieval
 from core.settings import (
@@ -276,7 +280,10 @@ class Engine:
         svc: DocumentService | None = self.__dict__.get("_documents")
         if svc is None:
             svc = self.__dict__["_documents"] = DocumentService(
-                self.paths, lambda: self.settings.retrieval, self._embedder_folder
+                self.paths,
+                lambda: self.settings.retrieval,
+                self._embedder_folder,
+                lambda: ensure_starter_reranker(self.paths),
             )
         return svc
 

@@ -65,6 +65,10 @@ class DataPaths:
         return self.models_dir / "embedders"
 
     @property
+    def rerankers_dir(self) -> Path:
+        return self.models_dir / "rerankers"
+
+    @property
     def libraries_dir(self) -> Path:
         return self.root / "libraries"
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -151,6 +152,14 @@ class SettingsDialog(QDialog):
         self.top_k.setValue(r.top_k)
         self.threshold = _float_box(RetrievalSettings, "relevance_threshold")
         self.threshold.setValue(r.relevance_threshold)
+        self.rerank = QCheckBox(
+            "Re-read the best passages with a cross-encoder (slower, more accurate)"
+        )
+        self.rerank.setAccessibleName("Re-rank passages for questions")
+        self.rerank.setToolTip(_describe(RetrievalSettings, "rerank"))
+        self.rerank.setChecked(r.rerank)
+        if engine.documents.reranker_problem:
+            self.rerank.setToolTip(f"Not available now: {engine.documents.reranker_problem}")
 
         docs = QGroupBox("Documents and search")
         df = QFormLayout(docs)
@@ -159,6 +168,7 @@ class SettingsDialog(QDialog):
         df.addRow("Chunk overlap", self.chunk_overlap)
         df.addRow("Passages per question", self.top_k)
         df.addRow("Relevance threshold", self.threshold)
+        df.addRow("Re-ranking", self.rerank)
 
         # -- answers
         self.system_prompt = QPlainTextEdit(g.system_prompt)
@@ -253,6 +263,7 @@ class SettingsDialog(QDialog):
             chunk_overlap_tokens=self.chunk_overlap.value(),
             top_k=self.top_k.value(),
             relevance_threshold=round(self.threshold.value(), 4),
+            rerank=self.rerank.isChecked(),
         )
         raw["generation"].update(
             system_prompt=self.system_prompt.toPlainText().strip(),

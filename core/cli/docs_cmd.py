@@ -199,11 +199,14 @@ def _evaluate(engine: Engine, path: str, library: str, k: int) -> dict[str, Any]
     questions = load_questions(path)
     svc = engine.documents
     results = []
+    reranked = 0
     for q in questions:
         r = svc.retrieve(q.question, library, k)
+        reranked += r.reranked
         results.append(judge(q, r.passages, r.covered))
     return {
         "metrics": metrics(results),
+        "reranked": reranked,  # questions whose passages the cross-encoder ordered
         "per_file": per_file(results),
         "results": [
             {"id": r.question.id, "covered": r.covered, "hits": [p.to_json() for p in r.passages]}
@@ -226,4 +229,5 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         for key, value in out["metrics"].items():
             print(f"{key:<24} {value}")
+        print(f"{'reranked':<24} {out['reranked']} of {len(out['results'])}")
     return 0

@@ -68,7 +68,7 @@ def _fingerprint(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _physical_cores() -> int:
+def physical_cores() -> int:
     try:
         import psutil
 
@@ -111,7 +111,7 @@ class LocalEmbedder:
         # other, so on a busy machine more threads than free cores is several times
         # slower (measured on 2 cores under load: a query 170 ms with 2 threads, 20 ms
         # with 1; a batch of 64 short chunks 1.1 s with 2 threads).
-        self.batch_threads = max(1, _physical_cores() - 1)
+        self.batch_threads = max(1, physical_cores() - 1)
         self.query_threads = 1
         _use_threads(self.batch_threads)
         self.folder = folder

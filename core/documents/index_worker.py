@@ -1,4 +1,4 @@
-"""The index worker: embedding model and Chroma in a process of their own.
+"""The index worker: embedding model, re-ranker and Chroma in a process of their own.
 
 Running sentence-transformers (torch) and Chroma inside the application
 process holds Python's interpreter lock for long stretches: importing torch
@@ -6,7 +6,7 @@ stalled the GUI's event loop for 200-300 ms on the first document, and every
 Chroma upsert holds it for its whole call (20-65 ms for 16 vectors, spikes
 past 100 ms). Here both live in one spawned worker process at background
 priority; the application sends texts and vectors over a pipe and gets
-vectors, token offsets and search hits back (a batch of 64 chunks is about
+vectors, token offsets, search hits and re-ranking scores back (a batch of 64 chunks is about
 100 KB, far cheaper to copy than to compute). torch and chromadb are never
 imported by the application itself.
 
@@ -69,6 +69,11 @@ class _Served:
 
                 vec = self.vectors[folder] = ChromaVectors(Path(folder))
             return getattr(vec, method)(*rest)
+        if op == "rerank":
+            from core.retrieval.reranker import load_cross_encoder
+
+            folder, query, texts = args
+            return load_cross_encoder(folder).scores(query, texts)
         if op == "close_vectors":
             self.vectors.pop(args[0], None)
             return None
@@ -271,6 +276,20 @@ class RemoteVectors:
                 self.worker.call("close_vectors", self.folder)
 
 
+class RemoteReranker:
+    """A cross-encoder (:mod:`core.retrieval.reranker`) served by the index worker."""
+
+    def __init__(self, worker: IndexWorker, folder: Path) -> None:
+        self.worker = worker
+        self.folder = str(folder)
+
+    def scores(self, query: str, texts: Sequence[str]) -> list[float]:
+        if not texts:
+            return []
+        out: list[float] = self.worker.call("rerank", self.folder, query, list(texts), urgent=True)
+        return out
+
+
 _worker = IndexWorker()
 _embedders: dict[str, RemoteEmbedder] = {}
 _embedders_lock = threading.Lock()
@@ -289,6 +308,11 @@ def start_embedder(folder: str | os.PathLike[str], name: str | None = None) -> R
         if emb is None:
             emb = _embedders[key] = RemoteEmbedder(_worker, Path(key), name)
         return emb
+
+
+def start_reranker(folder: str | os.PathLike[str]) -> RemoteReranker:
+    """The cross-encoder in ``folder``, run in the index worker (loaded on first use)."""
+    return RemoteReranker(_worker, Path(folder).resolve())
 
 
 @atexit.register

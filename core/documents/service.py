@@ -8,6 +8,7 @@ process, the shared embedder and the open library stores.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from core.documents.embedder import Embedder, _fingerprint
 from core.documents.events import DocumentStatus, IndexSummary
 from core.documents.extraction import Extractor
-from core.documents.index_worker import start_embedder
+from core.documents.index_worker import RemoteReranker, start_embedder, start_reranker
 from core.documents.library import (
     ChunkingConfig,
     DocumentRecord,
@@ -27,13 +28,15 @@ from core.documents.library import (
     remove_document,
 )
 from core.documents.store import LibraryStore
-from core.errors import DocumentError, UsageError
+from core.errors import DocumentError, LecternError, UsageError
 from core.events import Event
 from core.paths import DataPaths
 from core.retrieval.grounding import Retrieval
 from core.retrieval.hybrid import HybridSearcher, SearchParams
 from core.settings import RetrievalSettings
 from core.types import Passage
+
+log = logging.getLogger(__name__)
 
 
 class DocumentService:
@@ -44,10 +47,14 @@ class DocumentService:
         paths: DataPaths,
         settings: Callable[[], RetrievalSettings],
         embedder_folder: Callable[[], Path],
+        reranker_folder: Callable[[], Path] | None = None,
     ) -> None:
         self.paths = paths
         self._settings = settings
         self._embedder_folder = embedder_folder
+        self._reranker_folder = reranker_folder
+        self._reranker: RemoteReranker | None = None
+        self.reranker_problem = ""  # why questions are not re-ranked, if they should be
         self.manager = LibraryManager(paths.libraries_dir)
         self._extractor: Extractor | None = None
         self._cancel = threading.Event()
@@ -64,6 +71,23 @@ class DocumentService:
         folder = self._embedder_folder()
         name = self.settings.embedder.removeprefix("starter:")
         return start_embedder(folder, name)
+
+    def reranker(self) -> RemoteReranker | None:
+        """The cross-encoder for questions, or None when re-ranking is off or unavailable.
+
+        A missing or damaged re-ranking model is not an error for the user's question: it
+        is answered with hybrid ranking alone, and :attr:`reranker_problem` says why
+        (the settings dialog and ``lectern eval`` show it).
+        """
+        if not self.settings.rerank or self._reranker_folder is None:
+            return None
+        if self._reranker is None and not self.reranker_problem:
+            try:
+                self._reranker = start_reranker(self._reranker_folder())
+            except LecternError as exc:
+                self.reranker_problem = exc.message
+                log.warning("questions are not re-ranked: %s", exc.message)
+        return self._reranker
 
     def embedder_fingerprint(self) -> str:
         """The configured embedder's identity without loading it (cached per folder)."""
@@ -85,7 +109,9 @@ class DocumentService:
         return ChunkingConfig(s.chunk_tokens, s.chunk_overlap_tokens)
 
     def params(self) -> SearchParams:
-        return SearchParams(threshold=self.settings.relevance_threshold)
+        s = self.settings
+        rerank = s.rerank_candidates if s.rerank else 0
+        return SearchParams(threshold=s.relevance_threshold, rerank_candidates=rerank)
 
     def close(self) -> None:
         with self._lock:
@@ -219,10 +245,12 @@ class DocumentService:
         return summary
 
     # -- search ---------------------------------------------------------------
-    def searcher(self, library: str) -> HybridSearcher:
+    def searcher(self, library: str, questions: bool = False) -> HybridSearcher:
+        """Search in one library; ``questions``: with the re-ranker (when it is on)."""
         store = self.manager.store(library)
         self._check_embedder(library, store)
-        return HybridSearcher(store, self.embedder(), library)
+        reranker = self.reranker() if questions else None
+        return HybridSearcher(store, self.embedder(), library, reranker)
 
     def search(self, query: str, library: str, k: int) -> list[Passage]:
         if not query.strip():
@@ -235,7 +263,7 @@ class DocumentService:
         names = [libraries] if isinstance(libraries, str) else list(libraries)
         k = k or self.settings.top_k
         params = self.params()
-        results = [self.searcher(n).retrieve(question, k, params) for n in names]
+        results = [self.searcher(n, questions=True).retrieve(question, k, params) for n in names]
         if len(results) == 1:
             return results[0]
         passages = sorted((p for r in results for p in r.passages), key=lambda p: -p.score)[:k]
@@ -243,4 +271,5 @@ class DocumentService:
             passages,
             any(r.covered for r in results),
             max((r.relevance for r in results), default=0.0),
+            all(r.reranked for r in results),
         )

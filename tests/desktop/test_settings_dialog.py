@@ -36,6 +36,8 @@ def test_saves_typed_settings(qtbot: QtBot, data_dir: Path) -> None:
     dialog.threshold.setValue(0.35)
     dialog.system_prompt.setPlainText("Answer like a librarian.")
     dialog.threads.setValue(3)
+    assert dialog.rerank.isChecked()  # re-ranking is on by default
+    dialog.rerank.setChecked(False)
     with qtbot.waitSignal(dialog.saved):
         dialog.accept()
     assert dialog.result() == dialog.DialogCode.Accepted
@@ -44,11 +46,13 @@ def test_saves_typed_settings(qtbot: QtBot, data_dir: Path) -> None:
     assert saved.retrieval.relevance_threshold == 0.35
     assert saved.generation.system_prompt == "Answer like a librarian."
     assert saved.generation.n_threads == 3
+    assert saved.retrieval.rerank is False
     assert engine.settings == saved
     # "Automatic" threads is stored as no value, not 0
     again = SettingsDialog(engine)
     qtbot.addWidget(again)
     assert again.threads.value() == 3
+    assert not again.rerank.isChecked()
     again.threads.setValue(0)
     again.accept()
     assert load_settings(engine.paths.settings_file).generation.n_threads is None

@@ -66,6 +66,14 @@ def test_index_and_search_a_real_manual(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     hits = json.loads(out.stdout)
     assert hits and hits[0]["file"] == "gri.pdf" and hits[0]["page"] >= 1
+    # questions are re-ranked by the cross-encoder (onnxruntime in the bundled index worker)
+    qa = tmp_path / "qa.jsonl"
+    lines = [ln for ln in (SHARED_EVAL / "qa.jsonl").read_text().splitlines() if "gri-" in ln]
+    qa.write_text("\n".join(lines[:3]) + "\n")
+    out = lectern(tmp_path, "eval", str(qa), "-k", "5", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["reranked"] == 3 and result["metrics"]["page_hit@5"] > 0
 
 
 @pytest.mark.skipif(shutil.which("Xvfb") is None, reason="needs Xvfb (make test-dist installs it)")

