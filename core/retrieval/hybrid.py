@@ -21,7 +21,8 @@ separately. With all-MiniLM-L6-v2 the ranking is limited by the model.
 For a question (:meth:`HybridSearcher.retrieve`, what ``ask``, chat and
 ``eval`` use) the best ``rerank_candidates`` chunks are then re-ordered by a
 cross-encoder (:mod:`core.retrieval.reranker`), which reads the question and
-each chunk together; its 0-1 probability becomes the passage's score. Plain
+each chunk (after its section heading) together; its 0-1 probability becomes
+the passage's score. Plain
 ``search`` (type-ahead, the 50 ms latency bar) does not re-rank.
 
 "Nothing relevant" is decided on the best cosine similarity among the
@@ -105,6 +106,14 @@ def _merge_text(rows: Sequence[ChunkRow]) -> tuple[str, int, int]:
             text += r.text[end - r.char_start :]
         end = r.char_end
     return text, start, end
+
+
+def rerank_text(chunk: ChunkRow) -> str:
+    """What the cross-encoder reads for a chunk: its section heading (from the PDF outline),
+    then its text. The heading often names the topic a paraphrased question is about
+    ("Numerical limitations"); the document title did not help (measured on shared/eval)."""
+    text = " ".join(chunk.text.split())
+    return f"{chunk.heading}\n{text}" if chunk.heading else text
 
 
 class HybridSearcher:
@@ -200,7 +209,7 @@ class HybridSearcher:
             return None
         head = list(scored[:n])
         try:
-            logits = self.reranker.scores(question, [s.chunk.text for s in head])
+            logits = self.reranker.scores(question, [rerank_text(s.chunk) for s in head])
         except DocumentError as exc:
             log.warning("re-ranking failed, hybrid order kept: %s", exc)
             return None

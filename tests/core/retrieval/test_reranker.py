@@ -3,6 +3,7 @@ for questions (not for plain search), and never the reason a question fails."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from core.documents.index_worker import IndexWorker, RemoteReranker
+from core.documents.store import ChunkRow
 from core.engine import Engine
 from core.errors import DocumentError, StarterModelError
 from core.models.starter import STARTER_RERANKER_NAME, ensure_starter_reranker
 from core.paths import DataPaths
+from core.retrieval.hybrid import rerank_text
 from core.retrieval.reranker import CrossEncoder, probability
 
 QUESTION = "Which environment variable tells Gri where to find its gri.cmd startup file?"
@@ -90,6 +93,12 @@ def test_the_cross_encoder_prefers_the_passage_that_answers(reranker_dir: Path) 
     assert model.scores(QUESTION, []) == []
     # a passage far longer than the model's window is cut, not an error
     assert len(model.scores(QUESTION, [ANSWER + " filler" * 2000])) == 1
+
+
+def test_the_cross_encoder_reads_the_section_heading_first() -> None:
+    row = ChunkRow(1, "c:0", "c", 0, 3, 0, 20, "3.1 Numerical limitations", "The maximum\n  number")
+    assert rerank_text(row) == "3.1 Numerical limitations\nThe maximum number"
+    assert rerank_text(dataclasses.replace(row, heading="")) == "The maximum number"
 
 
 def test_probability_is_the_logistic_function() -> None:
