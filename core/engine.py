@@ -246,8 +246,9 @@ class Engine:
     ) -> AsyncIterator[Event]:
         """Answer ``question``; with a library, grounded on its passages (cited as [n]).
 
-        When the library holds nothing relevant, the answer is
-        ``NOT_COVERED_ANSWER`` and no model runs.
+        With a library, ``Progress(task="search")`` comes before and after the search
+        (messages "Searching the documents", then "Thinking"). When the library holds
+        nothing relevant, the answer is ``NOT_COVERED_ANSWER`` and no model runs.
         """
 
         async def events() -> AsyncGenerator[Event, None]:
@@ -255,11 +256,14 @@ class Engine:
             if library is not None:
                 from core.retrieval.grounding import NOT_COVERED_ANSWER
 
+                # a question is re-ranked (about a second on 2 cores): say what is happening
+                yield Progress("search", 0, 0, "Searching the documents")
                 try:
                     hits = await self.retrieve_for_question(question, library)
                 except LecternError as exc:
                     yield Failed(exc)
                     return
+                yield Progress("search", 1, 0, "Thinking")
                 if not hits.covered:
                     yield Sources(())
                     yield Token(NOT_COVERED_ANSWER)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pymupdf
 
 from core.engine import Engine
+from core.events import Done, Progress, Sources, Token
 from core.retrieval.grounding import NOT_COVERED_ANSWER
 from tests.conftest import SHARED_EVAL
 
@@ -79,3 +80,42 @@ async def test_term_statistics_use_the_index_tokenizer(ubuntu_library: Path) -> 
     assert stats["packaging"] == stats["Packages"] > stats["pbuilder"]  # same porter stem
     assert unknown == ["snapcraft"]
     assert '"pbuilder"' in match and "snapcraft" not in match
+
+
+async def test_ask_with_a_library_says_what_it_does_and_when_it_cannot_answer(
+    ubuntu_library: Path, starter_gguf: Path
+) -> None:
+    engine = Engine(ubuntu_library)
+    try:
+        no = [
+            ev
+            async for ev in engine.ask(
+                "What is the best temperature for baking sourdough bread?",
+                library="eval",
+                model=str(starter_gguf),
+            )
+        ]
+        loaded_after_refusal = engine.loaded_model
+        yes = [
+            ev
+            async for ev in engine.ask(
+                "How can I make pbuilder stop when a build fails?",
+                library="eval",
+                model=str(starter_gguf),
+            )
+        ]
+    finally:
+        await engine.close()
+    searching = Progress("search", 0, 0, "Searching the documents")
+    assert no[:2] == [searching, Progress("search", 1, 0, "Thinking")]
+    assert no[2:] == [
+        Sources(()),
+        Token(NOT_COVERED_ANSWER),
+        Done(NOT_COVERED_ANSWER, no[-1].stats),
+    ]
+    assert loaded_after_refusal is None  # no model runs for a question the library cannot answer
+    assert yes[0] == searching
+    sources = next(ev for ev in yes if isinstance(ev, Sources))
+    assert sources.passages and sources.passages[0].page == 45
+    assert isinstance(yes[-1], Done) and yes[-1].text
+    assert any(isinstance(ev, Token) for ev in yes)
