@@ -206,7 +206,7 @@ def _evaluate(engine: Engine, path: str, library: str, k: int) -> dict[str, Any]
         results.append(judge(q, r.passages, r.covered))
     return {
         "metrics": metrics(results),
-        "reranked": reranked,  # questions whose passages the cross-encoder ordered
+        "reranked": reranked,  # covered questions whose passages the cross-encoder ordered
         "per_file": per_file(results),
         "results": [
             {"id": r.question.id, "covered": r.covered, "hits": [p.to_json() for p in r.passages]}

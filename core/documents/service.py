@@ -77,7 +77,7 @@ class DocumentService:
 
         A missing or damaged re-ranking model is not an error for the user's question: it
         is answered with hybrid ranking alone, and :attr:`reranker_problem` says why
-        (the settings dialog and ``lectern eval`` show it).
+        (the settings dialog shows it).
         """
         if not self.settings.rerank or self._reranker_folder is None:
             return None

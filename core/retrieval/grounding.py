@@ -19,4 +19,4 @@ class Retrieval:
     passages: list[Passage] = field(default_factory=list)
     covered: bool = False
     relevance: float = 0.0  # the score the relevance threshold was applied to
-    reranked: bool = False  # whether a cross-encoder ordered the passages
+    reranked: bool = False  # whether a cross-encoder ordered the passages (covered ones only)

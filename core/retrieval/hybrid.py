@@ -19,7 +19,8 @@ heading similarity, Rocchio feedback, and embedding question sentences
 separately. With all-MiniLM-L6-v2 the ranking is limited by the model.
 
 For a question (:meth:`HybridSearcher.retrieve`, what ``ask``, chat and
-``eval`` use) the best ``rerank_candidates`` chunks are then re-ordered by a
+``eval`` use) that the library covers, the best ``rerank_candidates`` chunks
+are then re-ordered by a
 cross-encoder (:mod:`core.retrieval.reranker`), which reads the question and
 each chunk (after its section heading) together; its 0-1 probability becomes
 the passage's score. Plain
@@ -299,6 +300,7 @@ class HybridSearcher:
         missing = self.missing_names(question, scored, params)
         relevance = self.relevance(scored, unknown, params, len(missing))
         covered = relevance >= params.threshold
-        ranked = self.reranked(question, scored, params)
+        # Not covered: nothing is given to the model, so the second of re-ranking is spared.
+        ranked = self.reranked(question, scored, params) if covered else None
         passages = self.passages(scored if ranked is None else ranked, k, params)
         return Retrieval(passages, covered, relevance, reranked=ranked is not None)

@@ -129,6 +129,9 @@ async def test_questions_are_reranked_and_plain_search_is_not(ubuntu_library: Pa
     engine = Engine(ubuntu_library)
     try:
         found = await engine.retrieve_for_question(PBUILDER, "eval")
+        refused = await engine.retrieve_for_question(
+            "What is the best temperature for baking sourdough bread?", "eval"
+        )
         hits = await engine.search(PBUILDER, "eval", k=6)
         engine.settings.retrieval.rerank = False
         plain = await engine.retrieve_for_question(PBUILDER, "eval")
@@ -139,6 +142,8 @@ async def test_questions_are_reranked_and_plain_search_is_not(ubuntu_library: Pa
     scores = [p.score for p in found.passages]
     assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
     assert scores[0] > 0.5
+    # a question the library does not cover is answered without the model: not re-ranked
+    assert not refused.covered and not refused.reranked and refused.passages
     # the fast search keeps the hybrid order and scores, as with re-ranking turned off
     assert not plain.reranked and plain.covered == found.covered
     assert [p.score for p in plain.passages] == [h.score for h in hits]
