@@ -65,21 +65,28 @@ class CrossEncoder:
                 hint="turn re-ranking off in Settings → Documents, or reinstall Lectern",
             ) from exc
         self._tokenizer.enable_truncation(MAX_TOKENS, strategy="longest_first")
-        self._tokenizer.enable_padding()
+        self._tokenizer.no_padding()  # one pair per run: nothing to pad
         self._inputs = {i.name for i in self._session.get_inputs()}
 
     def logits(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        """One logit per text (higher: answers the query better)."""
-        if not texts:
-            return np.zeros(0, dtype=np.float32)
-        enc = self._tokenizer.encode_batch([(query, t) for t in texts])
-        feed = {
-            "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64),
-        }
-        out = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})
-        return np.asarray(out[0], dtype=np.float32).reshape(len(texts), -1)[:, 0]
+        """One logit per text (higher: answers the query better).
+
+        Each pair is run on its own. The INT8 model quantises its activations with one
+        scale per tensor, so in a batch a passage's score would depend on the passages
+        next to it (by up to a whole logit, measured on shared/eval): alone, a passage
+        always gets the same score for a question. It is also faster here, 0.73 s for
+        30 chunks against 1.0 s as one batch (2 cores), with nothing padded.
+        """
+        out = np.zeros(len(texts), dtype=np.float32)
+        for i, enc in enumerate(self._tokenizer.encode_batch([(query, t) for t in texts])):
+            feed = {
+                "input_ids": np.array([enc.ids], dtype=np.int64),
+                "attention_mask": np.array([enc.attention_mask], dtype=np.int64),
+                "token_type_ids": np.array([enc.type_ids], dtype=np.int64),
+            }
+            run = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})
+            out[i] = np.asarray(run[0], dtype=np.float32).reshape(-1)[0]
+        return out
 
     def scores(self, query: str, texts: Sequence[str]) -> list[float]:
         return [float(x) for x in self.logits(query, texts)]

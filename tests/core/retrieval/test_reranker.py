@@ -95,6 +95,16 @@ def test_the_cross_encoder_prefers_the_passage_that_answers(reranker_dir: Path) 
     assert len(model.scores(QUESTION, [ANSWER + " filler" * 2000])) == 1
 
 
+def test_a_passage_scores_the_same_whatever_is_scored_with_it(reranker_dir: Path) -> None:
+    # The INT8 model quantises activations per tensor: run as one batch, the answer's
+    # logit moved from 5.90 alone to 5.77 next to the decoys (and a decoy's by 0.3).
+    model = CrossEncoder(reranker_dir)
+    alone = [model.scores(QUESTION, [t])[0] for t in [*DECOYS, ANSWER]]
+    together = model.scores(QUESTION, [*DECOYS, ANSWER])
+    assert together == alone
+    assert model.scores(QUESTION, [ANSWER, DECOYS[0]]) == [alone[3], alone[0]]
+
+
 def test_the_cross_encoder_reads_the_section_heading_first() -> None:
     row = ChunkRow(1, "c:0", "c", 0, 3, 0, 20, "3.1 Numerical limitations", "The maximum\n  number")
     assert rerank_text(row) == "3.1 Numerical limitations\nThe maximum number"
