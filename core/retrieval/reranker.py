@@ -71,7 +71,7 @@ class CrossEncoder:
         self._tokenizer.no_padding()  # one pair per run: nothing to pad
         self._inputs = {i.name for i in self._session.get_inputs()}
 
-    def logits(self, query: str, texts: Sequence[str]) -> np.ndarray:
+    def scores(self, query: str, texts: Sequence[str]) -> list[float]:
         """One logit per text (higher: answers the query better).
 
         Each pair is run on its own. The INT8 model quantises its activations with one
@@ -83,9 +83,9 @@ class CrossEncoder:
         """
         encoded = self._tokenizer.encode_batch([(query, t) for t in texts])
         if len(encoded) <= 1 or self._parallel == 1:
-            return np.array([self._one(e) for e in encoded], dtype=np.float32)
-        pool = executor("rerank", self._parallel)
-        return np.array(list(pool.map(self._one, encoded)), dtype=np.float32)
+            return [self._one(e) for e in encoded]
+        pool = executor(f"rerank-{self._parallel}", self._parallel)  # one pool per width
+        return list(pool.map(self._one, encoded))
 
     def _one(self, enc: Any) -> float:
         feed = {
@@ -95,9 +95,6 @@ class CrossEncoder:
         }
         out = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})
         return float(np.asarray(out[0]).reshape(-1)[0])
-
-    def scores(self, query: str, texts: Sequence[str]) -> list[float]:
-        return [float(x) for x in self.logits(query, texts)]
 
 
 def _threads() -> int:
