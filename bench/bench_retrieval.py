@@ -52,7 +52,14 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _quality(engine: Any, rerank: bool) -> dict[str, Any]:
-    from core.retrieval.evaluation import judge, load_questions, metrics, per_file
+    from core.retrieval.evaluation import (
+        intervals,
+        judge,
+        load_questions,
+        metrics,
+        page_ranks,
+        per_file,
+    )
 
     engine.settings.retrieval.rerank = rerank
     svc = engine.documents
@@ -92,11 +99,13 @@ def _quality(engine: Any, rerank: bool) -> dict[str, Any]:
             "p95": round(_pct(times, 0.95), 1),
         },
         "overall": metrics(results),
+        "interval_95": intervals(results),
         "per_file": per_file(results),
         "threshold": svc.params().threshold,
         "threshold_sweep": sweep,
         "relevance": relevance,
         "page_misses_at_1": misses,
+        "page_rank": page_ranks(results),
     }
 
 

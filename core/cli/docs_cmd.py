@@ -16,7 +16,7 @@ from core.cli.output import open_engine, print_json, progress
 from core.documents.events import DocumentStatus, IndexSummary
 from core.engine import Engine
 from core.events import Event, Failed
-from core.retrieval.evaluation import judge, load_questions, metrics, per_file
+from core.retrieval.evaluation import intervals, judge, load_questions, metrics, per_file
 
 
 def register(sub: Any) -> None:
@@ -206,6 +206,8 @@ def _evaluate(engine: Engine, path: str, library: str, k: int) -> dict[str, Any]
         results.append(judge(q, r.passages, r.covered))
     return {
         "metrics": metrics(results),
+        # 95 % bootstrap intervals: how far a metric could move on another sample of questions
+        "interval_95": intervals(results),
         "reranked": reranked,  # covered questions whose passages the cross-encoder ordered
         "per_file": per_file(results),
         "results": [
@@ -227,7 +229,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print_json(out)
     else:
+        ci = out["interval_95"]
         for key, value in out["metrics"].items():
-            print(f"{key:<24} {value}")
+            extra = f"  (95 % interval {ci[key][0]}-{ci[key][1]})" if key in ci else ""
+            print(f"{key:<24} {value}{extra}")
         print(f"{'reranked':<24} {out['reranked']} of {len(out['results'])}")
     return 0

@@ -42,6 +42,8 @@ def test_search_and_eval_json(ubuntu_library: Path, tmp_path: Path) -> None:
     out = json.loads(res.stdout)
     assert out["metrics"]["answerable"] == 4 and out["metrics"]["unanswerable"] == 2
     assert 0.0 <= out["metrics"]["page_hit@5"] <= 1.0
+    lo, hi = out["interval_95"]["page_hit@1"]
+    assert lo <= out["metrics"]["page_hit@1"] <= hi
     assert [r["id"] for r in out["results"]] == [
         "upg-01",
         "upg-02",

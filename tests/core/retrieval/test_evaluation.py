@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from core.errors import UsageError
-from core.retrieval.evaluation import Question, judge, load_questions, metrics
+from core.retrieval.evaluation import (
+    Question,
+    intervals,
+    judge,
+    load_questions,
+    metrics,
+    page_ranks,
+)
 from core.types import Passage
 from tests.conftest import SHARED_EVAL
 
@@ -44,3 +51,23 @@ def test_loads_the_shared_eval_sets(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"question": "no id"}) + "\n")
     with pytest.raises(UsageError):
         load_questions(bad)
+
+
+def test_page_ranks_and_bootstrap_intervals() -> None:
+    qs = [Question(f"q{i}", "?", "a.pdf", (i,), "") for i in range(1, 11)]
+    # q1..q6 hit at rank 1, q7 and q8 at rank 2, q9 and q10 miss the top 10.
+    results = [
+        judge(q, [_p("a.pdf", q.pages[0] if n < 6 else 99), _p("a.pdf", q.pages[0])], True)
+        for n, q in enumerate(qs[:8])
+    ] + [judge(q, [_p("a.pdf", 99)] * 10, True) for q in qs[8:]]
+    results.append(judge(Question("n1", "?"), [_p("a.pdf", 1)], False))
+    ranks = page_ranks(results)
+    assert ranks == {f"q{i}": 1 for i in range(1, 7)} | {"q7": 2, "q8": 2, "q9": None, "q10": None}
+
+    ci = intervals(results, rounds=500)
+    lo, hi = ci["page_hit@1"]
+    # the point value 0.6 lies inside, and resampling 10 questions spreads it widely
+    assert lo < 0.6 < hi and hi - lo > 0.3
+    assert ci["page_mrr@10"][0] < metrics(results)["page_mrr@10"] < ci["page_mrr@10"][1]
+    assert intervals(results, rounds=500) == ci  # same seed, same interval
+    assert intervals([results[-1]]) == {}  # no answerable question: nothing to resample
