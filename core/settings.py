@@ -73,7 +73,7 @@ class RetrievalSettings(_Section):
     rerank: bool = Field(
         True,
         description="Re-order a question's best passages with a cross-encoder (more accurate,"
-        " about 0.6 s slower on 2 cores); see the README.",
+        " about 0.6-1 s slower on 2 cores); see the README.",
     )
     rerank_candidates: int = Field(
         30, ge=1, le=200, description="How many of the best chunks the cross-encoder reads."

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,6 +36,24 @@ class Reranker(Protocol):
     """What search uses of a cross-encoder."""
 
     def scores(self, query: str, texts: Sequence[str]) -> list[float]: ...
+
+
+# A sentence of fewer words than this is not read on its own ("Why?", "Thanks.").
+_MIN_SENTENCE_WORDS = 3
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+
+
+def question_sentences(question: str) -> list[str]:
+    """The sentences of a question that has several ("My exam won't compile because LaTeX
+    ran out of token registers. What is the suggested fix?"), else an empty list.
+
+    The cross-encoder was trained on short one-sentence queries: for a question with a
+    sentence of context before the ask, the ask alone often reads the answering passage
+    better than the whole question does.
+    """
+    sentences = [s.strip() for s in _SENTENCE_END.split(" ".join(question.split()))]
+    sentences = [s for s in sentences if len(s.split()) >= _MIN_SENTENCE_WORDS]
+    return sentences if len(sentences) > 1 else []
 
 
 def probability(logit: float) -> float:

@@ -7,17 +7,19 @@ import dataclasses
 import importlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from core.documents.embedder import Embedder
 from core.documents.index_worker import IndexWorker, RemoteReranker
-from core.documents.store import ChunkRow
+from core.documents.store import ChunkRow, LibraryStore
 from core.engine import Engine
 from core.errors import DocumentError, StarterModelError
 from core.models.starter import STARTER_RERANKER_NAME, ensure_starter_reranker
 from core.paths import DataPaths
-from core.retrieval.hybrid import rerank_text
-from core.retrieval.reranker import CrossEncoder, probability
+from core.retrieval.hybrid import HybridSearcher, Scored, SearchParams, rerank_text
+from core.retrieval.reranker import CrossEncoder, probability, question_sentences
 
 QUESTION = "Which environment variable tells Gri where to find its gri.cmd startup file?"
 ANSWER = (
@@ -30,6 +32,33 @@ DECOYS = [
     "To install Gri under /opt, run ./configure --prefix=/opt before make install.",
     "The lighthouse keeper trims the wick at dusk.",
 ]
+# gri-09 of shared/eval and two chunks of the Gri manual (pages 154 and 166) as indexed:
+# read against the whole question the caution about synonyms in system commands wins;
+# read against the ask ("How do I stop ...?"), the page that says how does.
+GRI_QUESTION = (
+    "A perl one-liner I run through Gri's system command comes out wrong because \\n in it "
+    "gets replaced. How do I stop Gri from substituting it?"
+)
+GRI_CAUTION = (
+    "138 Gri loop in perl, for example), you must put whitespace before the brace. This "
+    "won’t affect the system command, but it will let Gri correctly realize that this is not "
+    "the end of the new-command. For more information on new-commands (Section 10.11.2 "
+    "[Parsing], page 171). Caution: Before sending the string to the system, Gri first "
+    "translates any synonyms present. Be careful with this, since system commands calling "
+    "awk, etc, very often use backslashes for the newline character \\n within strings. If "
+    "you have a synonym whose name starts with \\n, you can get a conflict."
+)
+GRI_FIX = (
+    'slashes (e.g., show "The backslash character \\\\ is used for synonyms."). This may '
+    "sometimes be required in system commands (Section 9.3.50 [System], page 137), to "
+    "prevent Gri from converting substrings like \\n (which many system commands use to "
+    "represent the newline character). For example, the command system perl -e ’print "
+    '"foo\\nbar";’ will be mangled if Gri has already been told that \\nbar is a synonym. '
+    "(There will be no problem if \\nbar is not an existing synonym, since Gri will then "
+    "just leave it in place.) To be sure that no mangling can occur, replace each backslash "
+    "with two backslashes. This tells Gri not to try to substitute a synonym at that "
+    "location. In the example below, the first system call prints fooled you!"
+)
 PBUILDER = (
     "How can I make pbuilder stop and let me look around inside the build environment when "
     "a build breaks?"
@@ -109,6 +138,48 @@ def test_the_cross_encoder_reads_the_section_heading_first() -> None:
     row = ChunkRow(1, "c:0", "c", 0, 3, 0, 20, "3.1 Numerical limitations", "The maximum\n  number")
     assert rerank_text(row) == "3.1 Numerical limitations\nThe maximum number"
     assert rerank_text(dataclasses.replace(row, heading="")) == "The maximum number"
+
+
+def test_the_sentences_of_a_question() -> None:
+    assert question_sentences(GRI_QUESTION) == [
+        "A perl one-liner I run through Gri's system command comes out wrong because \\n in "
+        "it gets replaced.",
+        "How do I stop Gri from substituting it?",
+    ]
+    assert question_sentences(QUESTION) == []  # one sentence: nothing more to read
+    assert question_sentences("Why? How do I install   Gri under /opt?") == []  # "Why?" too short
+    assert question_sentences("I use AMC.\nIt fails to compile. What now then?") == [
+        "I use AMC.",
+        "It fails to compile.",
+        "What now then?",
+    ]
+
+
+def test_the_best_chunks_are_also_read_against_each_sentence_of_the_question(
+    reranker_dir: Path,
+) -> None:
+    model = CrossEncoder(reranker_dir)
+    rows = [
+        ChunkRow(1, "g:0", "g", 0, 154, 0, len(GRI_CAUTION), "system", GRI_CAUTION),
+        ChunkRow(2, "g:1", "g", 1, 166, 0, len(GRI_FIX), "Naming convention for synonyms", GRI_FIX),
+        ChunkRow(3, "g:2", "g", 2, 12, 0, len(DECOYS[0]), "", DECOYS[0]),
+    ]
+    head = [Scored(r, 1.0 - r.idx / 10, 0.5) for r in rows]
+    searcher = HybridSearcher(cast(LibraryStore, None), cast(Embedder, None), "gri", model)
+    whole = searcher.reranked(
+        GRI_QUESTION, head, SearchParams(rerank_candidates=30, sentence_candidates=0)
+    )
+    assert whole is not None and [s.chunk.page for s in whole] == [154, 166, 12]
+    both = searcher.reranked(GRI_QUESTION, head, SearchParams(rerank_candidates=30))
+    assert both is not None and [s.chunk.page for s in both] == [166, 154, 12]
+    # each chunk keeps the best of its scores, so none falls below its whole-question score
+    by_page = {s.chunk.page: s.score for s in whole}
+    assert all(s.score >= by_page[s.chunk.page] for s in both)
+    # only the best few are read again: with one, the fix stays second
+    one = searcher.reranked(
+        GRI_QUESTION, head, SearchParams(rerank_candidates=30, sentence_candidates=1)
+    )
+    assert one is not None and [s.chunk.page for s in one] == [154, 166, 12]
 
 
 def test_probability_is_the_logistic_function() -> None:
