@@ -1,19 +1,25 @@
 """Indexing throughput: end-to-end pages/s against the embedder alone on the same chunks.
 
 Corpus: two of shared/eval's PDFs (Ubuntu Packaging Guide, 51 pages; AMC
-manual, 101 pages). The embedder is loaded before timing starts (it is loaded
-once per process in the application too).
+manual, 101 pages). The embedder is loaded before timing starts on both sides
+(the application loads it in the background when it starts with a library).
 
 * *embedder alone*: the exact chunk texts the pipeline embeds, encoded in the
   pipeline's batch size by the same model in an index worker process of its
   own (the embedder as Lectern runs it: same process priority, same threads);
   pages / seconds.
-* *end to end*: ``Engine.index`` into a fresh data directory: hashing,
+* *end to end*: ``Engine.index`` into a fresh library: hashing,
   extraction in the worker process, chunking, embedding, Chroma and FTS5
-  writes, journal; pages / seconds until the summary arrives.
+  writes, journal; pages / seconds until the summary arrives. The engine's
+  index worker is started and its model loaded before this (the application
+  does that in the background at start when it has a library); that start
+  (about 5 s here) is reported as ``warm_up_s``, with the ratio it would give
+  if counted (``ratio_with_warm_up``).
 
-The embedder-alone pass runs before and after the end-to-end pass and the mean
-is used, so a change of machine load during the run hits both sides alike.
+The embedder-alone passes alternate with ``ROUNDS`` end-to-end passes (3;
+``LECTERN_BENCH_INDEX_ROUNDS``): each end-to-end pass is compared with the mean
+of the alone passes on either side of it, and the median of these ratios is
+the result, so a change of machine load hits both sides alike.
 Bar (SPEC §3): end to end ≥ 0.9 × embedder alone. The load average is
 reported: other work on the machine distorts both figures.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +37,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 EVAL = REPO.parent / "shared" / "eval" / "pdfs"
 FILES = ["ubuntu-packaging-guide.pdf", "auto-multiple-choice.en.pdf"]
+ROUNDS = int(os.environ.get("LECTERN_BENCH_INDEX_ROUNDS", "3"))
 
 
 def _embed_alone(embedder: Any, texts: list[str], batch: int) -> float:
@@ -77,12 +85,10 @@ def run() -> dict[str, Any]:
                 texts.append(embedding_text(doc.title, c.heading, c.text))
         embedder.embed(texts[:8])  # warm-up
 
-        alone_1 = _embed_alone(embedder, texts, EMBED_BATCH)
-
-        async def index() -> tuple[float, IndexSummary]:
+        async def index(library: str) -> tuple[float, IndexSummary]:
             t0 = time.perf_counter()
             summary = None
-            async for ev in engine.index(pdfs, "bench"):
+            async for ev in engine.index(pdfs, library):
                 if isinstance(ev, Failed):
                     raise ev.error
                 if isinstance(ev, IndexSummary):
@@ -90,16 +96,30 @@ def run() -> dict[str, Any]:
             assert summary is not None
             return time.perf_counter() - t0, summary
 
-        e2e_s, summary = asyncio.run(index())
-        alone_2 = _embed_alone(embedder, texts, EMBED_BATCH)
-        stored = engine.documents.manager.store("bench").counts()
+        # Start the engine's index worker and load its model first, as the application
+        # does in the background when it starts with a library (documents pane warm-up):
+        # the embedder-alone side is timed loaded too. The start is reported on its own.
+        t0 = time.perf_counter()
+        engine.documents.embedder()
+        warm_up_s = time.perf_counter() - t0
+        # Rounds alternate: embedder alone, end to end (a fresh library each time), ...,
+        # embedder alone. Each end-to-end run is compared with the alone runs on either
+        # side of it, and the median ratio is reported: on this shared 2-core machine one
+        # pass of the same embedding work varies by 5-10 %, more than the pipeline's cost.
+        alone = [_embed_alone(embedder, texts, EMBED_BATCH)]
+        e2e: list[float] = []
+        for r in range(ROUNDS):
+            e2e_s, summary = asyncio.run(index(f"bench{r}"))
+            e2e.append(e2e_s)
+            alone.append(_embed_alone(embedder, texts, EMBED_BATCH))
+        stored = engine.documents.manager.store(f"bench{ROUNDS - 1}").counts()
         asyncio.run(engine.close())
         alone_worker.close()
 
-    alone_s = (alone_1 + alone_2) / 2
-    e2e_pps = pages / e2e_s
-    alone_pps = pages / alone_s
-    ratio = e2e_pps / alone_pps
+    ratios = [(alone[r] + alone[r + 1]) / 2 / e2e[r] for r in range(ROUNDS)]
+    ratio = statistics.median(ratios)
+    e2e_s = statistics.median(e2e)
+    alone_s = statistics.median(alone)
     return {
         "files": FILES,
         "pages": pages,
@@ -108,12 +128,17 @@ def run() -> dict[str, Any]:
         "indexed": len(summary.indexed),
         "chunk_tokens": chunking.max_tokens,
         "overlap_tokens": chunking.overlap,
-        "end_to_end_s": round(e2e_s, 2),
-        "end_to_end_pages_per_s": round(e2e_pps, 2),
-        "embedder_alone_s": [round(alone_1, 2), round(alone_2, 2)],
-        "embedder_alone_pages_per_s": round(alone_pps, 2),
+        "rounds": ROUNDS,
+        "end_to_end_s": [round(x, 2) for x in e2e],
+        "end_to_end_pages_per_s": round(pages / e2e_s, 2),
+        "embedder_alone_s": [round(x, 2) for x in alone],
+        "embedder_alone_pages_per_s": round(pages / alone_s, 2),
         "embedder_chunks_per_s": round(len(texts) / alone_s, 2),
+        "ratios": [round(x, 3) for x in ratios],
         "ratio": round(ratio, 3),
+        # the first index of a session that has not loaded the model yet pays this too
+        "warm_up_s": round(warm_up_s, 2),
+        "ratio_with_warm_up": round(alone_s / (e2e_s + warm_up_s), 3),
         "bar": 0.9,
         "pass": ratio >= 0.9,
         "load_avg_before": [round(x, 2) for x in load_before],
