@@ -123,10 +123,10 @@ def rerank_text(chunk: ChunkRow) -> str:
 
 
 def _by_sentence(
-    reranker: Reranker, question: str, head: Sequence[Scored], logits: list[float], top: int
+    reranker: Reranker, question: str, texts: Sequence[str], logits: list[float], top: int
 ) -> list[float]:
-    """``logits`` with the ``top`` best chunks also read against each sentence of a
-    question of several sentences, each keeping its best score.
+    """``logits`` (one per text in ``texts``) with the ``top`` best texts also read against
+    each sentence of a question of several sentences, each keeping its best score.
 
     Only the best few: they are already about the whole question, and among them the
     one that answers its ask should come first; a lone sentence ("What is the
@@ -137,11 +137,10 @@ def _by_sentence(
     sentences = question_sentences(question) if top > 0 else []
     if not sentences:
         return logits
-    best = sorted(range(len(head)), key=lambda i: -logits[i])[:top]
-    texts = [rerank_text(head[i].chunk) for i in best]
+    best = sorted(range(len(texts)), key=lambda i: -logits[i])[:top]
     out = list(logits)
     for sentence in sentences:
-        for i, x in zip(best, reranker.scores(sentence, texts), strict=True):
+        for i, x in zip(best, reranker.scores(sentence, [texts[i] for i in best]), strict=True):
             out[i] = max(out[i], x)
     return out
 
@@ -239,8 +238,11 @@ class HybridSearcher:
             return None
         head = list(scored[:n])
         try:
-            logits = self.reranker.scores(question, [rerank_text(s.chunk) for s in head])
-            logits = _by_sentence(self.reranker, question, head, logits, params.sentence_candidates)
+            texts = [rerank_text(s.chunk) for s in head]
+            logits = self.reranker.scores(question, texts)
+            logits = _by_sentence(
+                self.reranker, question, texts, logits, params.sentence_candidates
+            )
         except DocumentError as exc:
             log.warning("re-ranking failed, hybrid order kept: %s", exc)
             return None

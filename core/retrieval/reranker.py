@@ -72,7 +72,7 @@ class CrossEncoder:
             import onnxruntime as ort
             from tokenizers import Tokenizer
 
-            # One thread per run; ``threads`` runs side by side (see :meth:`logits`).
+            # One thread per run; ``threads`` runs side by side (see :meth:`scores`).
             self._parallel = threads or _threads()
             options = ort.SessionOptions()
             options.intra_op_num_threads = 1
