@@ -126,8 +126,11 @@ def test_drop_index_explain_failure_and_remove(
     assert shot.exists()
     assert "2 indexed" in pane.status.text() and "1 failed" in pane.status.text()
     # the list survives a reload from the engine (it is not just what the events said)
+    # (wait for the reload itself: the list shown before it already met the conditions)
+    reloaded: list[object] = []
+    pane.active_libraries_changed.connect(reloaded.append)
     pane.refresh()
-    aqt.until(lambda: pane.libraries.count() > 0 and pane.documents.count() == 3)
+    aqt.until(lambda: bool(reloaded) and pane.documents.count() == 3)
     assert state_of(pane, pdfs["good"]) == "ready"
     assert "(2 documents)" in pane.libraries.item(0).text() or "(3 documents)" in (
         pane.libraries.item(0).text()
