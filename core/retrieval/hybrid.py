@@ -52,7 +52,12 @@ from core.executors import executor
 from core.retrieval.coverage import missing_names, question_names
 from core.retrieval.fts import query_terms
 from core.retrieval.grounding import Retrieval
-from core.retrieval.reranker import Reranker, probability, question_sentences
+from core.retrieval.reranker import (
+    SENTENCE_BREAK,
+    Reranker,
+    probability,
+    question_sentences,
+)
 from core.types import Passage
 
 log = logging.getLogger(__name__)
@@ -124,9 +129,8 @@ def rerank_text(chunk: ChunkRow, carried: str = "") -> str:
     return f"{chunk.heading}\n{text}" if chunk.heading else text
 
 
-# The end of a sentence, and text that ends one (a colon too: "the following code won't
-# compile:" leads into what the next page shows, it does not continue there).
-_SENTENCE_END = re.compile(r"[.!?](?=\s)")
+# Text that ends a sentence (a colon too: "the following code won't compile:" leads into
+# what the next page shows, it does not continue there).
 _ENDS_SENTENCE = re.compile(r"[.!?:]\s*$")
 CARRIED_WORDS = 40
 
@@ -149,7 +153,7 @@ def carried_over(previous: ChunkRow | None, chunk: ChunkRow) -> str:
     text = previous.text.rstrip()
     if _ENDS_SENTENCE.search(text):
         return ""
-    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    ends = [m.end() for m in SENTENCE_BREAK.finditer(text)]
     return " ".join(text[ends[-1] if ends else 0 :].split()[-CARRIED_WORDS:])
 
 
