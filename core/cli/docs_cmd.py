@@ -199,16 +199,19 @@ def _evaluate(engine: Engine, path: str, library: str, k: int) -> dict[str, Any]
     questions = load_questions(path)
     svc = engine.documents
     results = []
-    reranked = 0
+    reranked = in_its_order = 0
     for q in questions:
         r = svc.retrieve(q.question, library, k)
         reranked += r.reranked
+        in_its_order += r.reranker_order
         results.append(judge(q, r.passages, r.covered))
     return {
         "metrics": metrics(results),
         # 95 % bootstrap intervals: how far a metric could move on another sample of questions
         "interval_95": intervals(results),
-        "reranked": reranked,  # covered questions whose passages the cross-encoder ordered
+        "reranked": reranked,  # covered questions whose passages the cross-encoder read
+        # ... and of those, the ones left in its order (it read a passage as an answer)
+        "reranker_order": in_its_order,
         "per_file": per_file(results),
         "results": [
             {"id": r.question.id, "covered": r.covered, "hits": [p.to_json() for p in r.passages]}
@@ -234,4 +237,5 @@ def cmd_eval(args: argparse.Namespace) -> int:
             extra = f"  (95 % interval {ci[key][0]}-{ci[key][1]})" if key in ci else ""
             print(f"{key:<24} {value}{extra}")
         print(f"{'reranked':<24} {out['reranked']} of {len(out['results'])}")
+        print(f"{'in the re-ranker order':<24} {out['reranker_order']} of {out['reranked']}")
     return 0

@@ -31,7 +31,7 @@ from core.documents.store import LibraryStore
 from core.errors import DocumentError, LecternError, UsageError
 from core.events import Event
 from core.paths import DataPaths
-from core.retrieval.grounding import Retrieval
+from core.retrieval.grounding import Retrieval, merged
 from core.retrieval.hybrid import HybridSearcher, SearchParams
 from core.settings import RetrievalSettings
 from core.types import Passage
@@ -264,12 +264,4 @@ class DocumentService:
         k = k or self.settings.top_k
         params = self.params()
         results = [self.searcher(n, questions=True).retrieve(question, k, params) for n in names]
-        if len(results) == 1:
-            return results[0]
-        passages = sorted((p for r in results for p in r.passages), key=lambda p: -p.score)[:k]
-        return Retrieval(
-            passages,
-            any(r.covered for r in results),
-            max((r.relevance for r in results), default=0.0),
-            all(r.reranked for r in results),
-        )
+        return merged(results, k)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from core.types import Passage
@@ -19,4 +20,31 @@ class Retrieval:
     passages: list[Passage] = field(default_factory=list)
     covered: bool = False
     relevance: float = 0.0  # the score the relevance threshold was applied to
-    reranked: bool = False  # whether a cross-encoder ordered the passages (covered ones only)
+    reranked: bool = False  # whether a cross-encoder read the passages (covered ones only)
+    # whether the passages are in its order: it read one as an answer (see SearchParams.
+    # rerank_sure); otherwise they are in the hybrid order, with the hybrid scores
+    reranker_order: bool = False
+
+
+def merged(results: Sequence[Retrieval], k: int) -> Retrieval:
+    """One question's retrievals from several libraries, as one: the best ``k`` passages.
+
+    Scores are compared only where they mean the same thing: passages of a library that
+    covers the question come before those of one that does not, and among them the
+    cross-encoder's probabilities (a library where it read a passage as an answer) before
+    hybrid scores; each group is sorted by score.
+    """
+    if len(results) == 1:
+        return results[0]
+    ranked = sorted(
+        ((r, p) for r in results for p in r.passages),
+        key=lambda rp: (rp[0].covered, rp[0].covered and rp[0].reranker_order, rp[1].score),
+        reverse=True,
+    )
+    return Retrieval(
+        [p for _, p in ranked[:k]],
+        any(r.covered for r in results),
+        max((r.relevance for r in results), default=0.0),
+        reranked=all(r.reranked for r in results),
+        reranker_order=any(r.covered and r.reranker_order for r in results),
+    )

@@ -91,6 +91,10 @@ GRI_PAGE_237 = (
     "./configure without a --prefix option yields the\ndirectory tree (... indicates "
     "several files not displayed in this list, for brevity)."
 )
+CVE_QUESTION = (
+    "There are several open CVEs against a package in an LTS release. Can I fix them together "
+    "in one security upload, and how should the fixes be organised?"
+)
 PBUILDER = (
     "How can I make pbuilder stop and let me look around inside the build environment when "
     "a build breaks?"
@@ -317,6 +321,7 @@ async def test_questions_are_reranked_and_plain_search_is_not(ubuntu_library: Pa
     finally:
         await engine.close()
     assert found.reranked and found.covered
+    assert found.reranker_order  # it reads page 45 as the answer, so its order is used
     assert found.passages[0].page == 45  # "set up pbuilder to pause when it comes across..."
     scores = [p.score for p in found.passages]
     assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
@@ -326,6 +331,31 @@ async def test_questions_are_reranked_and_plain_search_is_not(ubuntu_library: Pa
     # the fast search keeps the hybrid order and scores, as with re-ranking turned off
     assert not plain.reranked and plain.covered == found.covered
     assert [p.score for p in plain.passages] == [h.score for h in hits]
+
+
+async def test_an_unsure_reranker_leaves_the_hybrid_order(ubuntu_library: Path) -> None:
+    """dev-upg-08 of bench/dev: the cross-encoder reads no passage as an answer to it (best
+    probability under 0.1), and its order would put page 19 first; the hybrid order, which
+    is kept, has page 24, the one that says how to organise several CVE fixes."""
+    engine = Engine(ubuntu_library)
+    try:
+        found = await engine.retrieve_for_question(CVE_QUESTION, "eval")
+        svc = engine.documents
+        params = svc.params()
+        searcher = svc.searcher("eval", questions=True)
+        scored, _ = searcher.scored(CVE_QUESTION, params)
+        its_order = searcher.reranked(CVE_QUESTION, scored, params)
+        engine.settings.retrieval.rerank = False
+        hybrid = await engine.retrieve_for_question(CVE_QUESTION, "eval")
+    finally:
+        await engine.close()
+    assert its_order is not None and its_order[0].score < params.rerank_sure
+    assert its_order[0].chunk.page != 24
+    assert found.covered and found.reranked and not found.reranker_order
+    assert [(p.page, p.score) for p in found.passages] == [
+        (p.page, p.score) for p in hybrid.passages
+    ]
+    assert found.passages[0].page == 24
 
 
 async def test_a_broken_reranker_never_costs_the_question(
