@@ -22,8 +22,7 @@ For a question (:meth:`HybridSearcher.retrieve`, what ``ask``, chat and
 ``eval`` use) that the library covers, the best ``rerank_candidates`` chunks
 are then re-ordered by a
 cross-encoder (:mod:`core.retrieval.reranker`), which reads the question and
-each chunk (after its section heading, and the first chunk of a page after the
-start of a sentence the page break cut) together; its 0-1 probability becomes
+each chunk (after its section heading) together; its 0-1 probability becomes
 the passage's score. For a question of several sentences the best few chunks
 are also read against each sentence, keeping each chunk's best score (the model
 was trained on short one-sentence queries). Plain
@@ -46,18 +45,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.documents.embedder import Embedder
-from core.documents.store import ChunkRow, LibraryStore, chunk_id
+from core.documents.store import ChunkRow, LibraryStore
 from core.errors import DocumentError
 from core.executors import executor
 from core.retrieval.coverage import missing_names, question_names
 from core.retrieval.fts import query_terms
 from core.retrieval.grounding import Retrieval
-from core.retrieval.reranker import (
-    SENTENCE_BREAK,
-    Reranker,
-    probability,
-    question_sentences,
-)
+from core.retrieval.reranker import Reranker, probability, question_sentences
 from core.types import Passage
 
 log = logging.getLogger(__name__)
@@ -123,41 +117,16 @@ def _merge_text(rows: Sequence[ChunkRow]) -> tuple[str, int, int]:
     return text, start, end
 
 
-def rerank_text(chunk: ChunkRow, carried: str = "") -> str:
+def rerank_text(chunk: ChunkRow) -> str:
     """What the cross-encoder reads for a chunk: its section heading (from the PDF outline),
-    then the words ``carried`` over from the page before (see :func:`carried_over`), then
-    its text. The heading often names the topic a paraphrased question is about
-    ("Numerical limitations"); the document title did not help (measured on shared/eval)."""
-    text = " ".join(f"{carried} {chunk.text}".split())
+    then its text. The heading often names the topic a paraphrased question is about
+    ("Numerical limitations"); the document title did not help (measured on shared/eval).
+
+    The chunk alone, not with the end of the page before: a sentence cut by a page break
+    read whole helped one question of shared/eval, but on bench/dev the carried words
+    made the next page win with an answer printed on the page before (two questions)."""
+    text = " ".join(chunk.text.split())
     return f"{chunk.heading}\n{text}" if chunk.heading else text
-
-
-# Text that ends a sentence (a colon too: "the following code won't compile:" leads into
-# what the next page shows, it does not continue there).
-_ENDS_SENTENCE = re.compile(r"[.!?:]\s*$")
-CARRIED_WORDS = 40
-
-
-def carried_over(previous: ChunkRow | None, chunk: ChunkRow) -> str:
-    """The start of a sentence that a page break cut, for the first chunk of a page.
-
-    Chunks never cross a page (a citation names one page), and the overlap between
-    neighbouring chunks stops at the page too: a sentence running from one page to the
-    next is whole in neither chunk. For re-ranking, the first chunk of a page gets the
-    words of the previous chunk (``previous``, the last of the page before) after its last
-    sentence end, at most :data:`CARRIED_WORDS`; nothing when that chunk ends a sentence,
-    is on the same page (the overlap already repeats them) or is of another document.
-    (gri-12 of shared/eval: "... with files residing within the directory /usr/local,
-    type ./configure" ends page 236, "at this time. If you'd rather the files go into
-    another location ... ./configure --prefix=/opt" starts page 237.)
-    """
-    if previous is None or previous.sha != chunk.sha or previous.page == chunk.page:
-        return ""
-    text = previous.text.rstrip()
-    if _ENDS_SENTENCE.search(text):
-        return ""
-    ends = [m.end() for m in SENTENCE_BREAK.finditer(text)]
-    return " ".join(text[ends[-1] if ends else 0 :].split()[-CARRIED_WORDS:])
 
 
 def _by_sentence(
@@ -264,13 +233,6 @@ class HybridSearcher:
         out.sort(key=lambda s: -s.score)
         return out, len(unknown)
 
-    def rerank_texts(self, chunks: Sequence[ChunkRow]) -> list[str]:
-        """What the cross-encoder reads for each chunk (:func:`rerank_text`), the first chunk
-        of a page with the start of a sentence the page break cut (:func:`carried_over`)."""
-        rows = self.store.chunks_by(ids=[chunk_id(c.sha, c.idx - 1) for c in chunks if c.idx])
-        previous = {(r.sha, r.idx): r for r in rows}
-        return [rerank_text(c, carried_over(previous.get((c.sha, c.idx - 1)), c)) for c in chunks]
-
     def reranked(
         self, question: str, scored: Sequence[Scored], params: SearchParams
     ) -> list[Scored] | None:
@@ -283,7 +245,7 @@ class HybridSearcher:
             return None
         head = list(scored[:n])
         try:
-            texts = self.rerank_texts([s.chunk for s in head])
+            texts = [rerank_text(s.chunk) for s in head]
             logits = self.reranker.scores(question, texts)
             logits = _by_sentence(
                 self.reranker, question, texts, logits, params.sentence_candidates
@@ -381,7 +343,7 @@ class HybridSearcher:
         ranked = self.reranked(question, scored, params) if covered else None
         # A cross-encoder that reads no chunk as an answer is guessing between them: on the
         # held-out questions of bench/dev its order was then worse than the hybrid one
-        # (page hit@1 0.68 -> 0.75, hit@5 0.87 -> 0.93 with the hybrid order kept there).
+        # (page hit@1 0.72 -> 0.77, hit@5 0.88 -> 0.93 with the hybrid order kept there).
         sure = ranked if ranked and ranked[0].score >= params.rerank_sure else None
         passages = self.passages(sure or scored, k, params)
         return Retrieval(

@@ -18,14 +18,7 @@ from core.engine import Engine
 from core.errors import DocumentError, StarterModelError
 from core.models.starter import STARTER_RERANKER_NAME, ensure_starter_reranker
 from core.paths import DataPaths
-from core.retrieval.hybrid import (
-    CARRIED_WORDS,
-    HybridSearcher,
-    Scored,
-    SearchParams,
-    carried_over,
-    rerank_text,
-)
+from core.retrieval.hybrid import HybridSearcher, Scored, SearchParams, rerank_text
 from core.retrieval.reranker import CrossEncoder, probability, question_sentences
 
 QUESTION = "Which environment variable tells Gri where to find its gri.cmd startup file?"
@@ -65,31 +58,6 @@ GRI_FIX = (
     "just leave it in place.) To be sure that no mangling can occur, replace each backslash "
     "with two backslashes. This tells Gri not to try to substitute a synonym at that "
     "location. In the example below, the first system call prints fooled you!"
-)
-# gri-12 of shared/eval: the two chunks of the Gri manual around the break between pages
-# 236 and 237, as indexed; the sentence saying how to install under /usr/local runs on.
-GRI_INSTALL_QUESTION = (
-    "When building Gri from source, how do I install it somewhere other than /usr/local, "
-    "for example under /opt?"
-)
-GRI_PAGE_236 = (
-    "This will yield\na new directory named gri-2.12.27 which contains many files.\nMove to "
-    'the Gri directory\ncd gri-2.12.27\nConfigure your compiler\nNext you must "configure" '
-    "the Gri source files. During this step, a series of tests\nwill be made about your "
-    "operating system and your compiler. Most of these\ntests need no interaction from you, "
-    "but there is one overall choice that you may\nwish to make: the place on your "
-    "filesystem where Gri (and many associated\nlibrary and documentation files) will "
-    "reside. To get the default installation,\nwith files residing within the directory "
-    "/usr/local, type\n./configure"
-)
-GRI_PAGE_237 = (
-    "Chapter 14: Installing Gri\n221\nat this time. If you’d rather the files go into another "
-    "location, run the configure\nscript differently, e.g. to get the Gri files to reside "
-    "within the /opt directory,\ntype:\n./configure --prefix=/opt\nIn response, you’ll see "
-    "the results of several tests of the properties of your op-\nerating system, your C++ "
-    "compiler, etc. Normally you can ignore these results.\nAs an example, typing "
-    "./configure without a --prefix option yields the\ndirectory tree (... indicates "
-    "several files not displayed in this list, for brevity)."
 )
 CVE_QUESTION = (
     "There are several open CVEs against a package in an LTS release. Can I fix them together "
@@ -184,63 +152,6 @@ def test_the_cross_encoder_reads_the_section_heading_first() -> None:
     assert rerank_text(dataclasses.replace(row, heading="")) == "The maximum number"
 
 
-def _chunk(idx: int, page: int, text: str, sha: str = "g") -> ChunkRow:
-    return ChunkRow(idx + 1, f"{sha}:{idx}", sha, idx, page, 0, len(text), "", text)
-
-
-def test_a_sentence_cut_by_a_page_break_is_carried_over() -> None:
-    top = _chunk(1072, 237, GRI_PAGE_237)
-    # the words after the last sentence end of the page before, in reading order
-    assert carried_over(_chunk(1071, 236, GRI_PAGE_236), top) == (
-        "To get the default installation, with files residing within the directory "
-        "/usr/local, type ./configure"
-    )
-    # nothing when that page ends a sentence (or leads on with a colon), when the chunk
-    # before is on the same page (the overlap repeats it), of another document, or none
-    assert carried_over(_chunk(1071, 236, "It ends here.\n"), top) == ""
-    assert carried_over(_chunk(1071, 236, "the following code won't compile:"), top) == ""
-    assert carried_over(_chunk(1071, 237, GRI_PAGE_236), top) == ""
-    assert carried_over(_chunk(1071, 236, GRI_PAGE_236, sha="other"), top) == ""
-    assert carried_over(None, top) == ""
-    # a long run without a sentence end gives its last words only
-    run_on = " ".join(f"w{i}" for i in range(100))
-    carried = carried_over(_chunk(1071, 236, run_on), top)
-    assert carried.split() == [f"w{i}" for i in range(100 - CARRIED_WORDS, 100)]
-    assert rerank_text(dataclasses.replace(top, heading="Compilation"), "the start of") == (
-        "Compilation\nthe start of " + " ".join(GRI_PAGE_237.split())
-    )
-
-
-def test_the_page_that_finishes_a_cut_sentence_is_read_with_its_start(
-    reranker_dir: Path,
-) -> None:
-    # Without the start of its first sentence, page 237 (the answer: ./configure
-    # --prefix=/opt) scores below page 236, which only says how to install under /usr/local.
-    model = CrossEncoder(reranker_dir)
-    before, after = _chunk(1071, 236, GRI_PAGE_236), _chunk(1072, 237, GRI_PAGE_237)
-    alone = model.scores(GRI_INSTALL_QUESTION, [rerank_text(before), rerank_text(after)])
-    assert alone[0] > alone[1]
-    carried = rerank_text(after, carried_over(before, after))
-    joined = model.scores(GRI_INSTALL_QUESTION, [rerank_text(before), carried])
-    assert joined[1] > joined[0]
-
-
-def test_the_searcher_reads_the_first_chunk_of_a_page_with_the_page_before(
-    ubuntu_store: LibraryStore,
-) -> None:
-    ids = [str(r[0]) for r in ubuntu_store.query("SELECT id FROM chunks")]
-    rows = sorted(ubuntu_store.chunks_by(ids=ids), key=lambda r: r.idx)
-    texts = HybridSearcher(ubuntu_store, cast(Embedder, None), "eval").rerank_texts(rows)
-    carried = 0
-    for before, row, text in zip(rows, rows[1:], texts[1:], strict=False):
-        expected = carried_over(before, row)
-        assert text == rerank_text(row, expected)
-        carried += bool(expected)
-    assert texts[0] == rerank_text(rows[0])
-    # the guide's pages mostly end inside a sentence (or with the footer line)
-    assert carried > 10
-
-
 def test_the_sentences_of_a_question() -> None:
     assert question_sentences(GRI_QUESTION) == [
         "A perl one-liner I run through Gri's system command comes out wrong because \\n in "
@@ -266,7 +177,7 @@ def test_the_best_chunks_are_also_read_against_each_sentence_of_the_question(
         ChunkRow(3, "g:2", "g", 2, 12, 0, len(DECOYS[0]), "", DECOYS[0]),
     ]
     head = [Scored(r, 1.0 - r.idx / 10, 0.5) for r in rows]
-    # a real library that does not hold these chunks: nothing is carried over to them
+    # a real library (which does not hold these chunks: they are scored as given)
     searcher = HybridSearcher(ubuntu_store, cast(Embedder, None), "gri", model)
     whole = searcher.reranked(
         GRI_QUESTION, head, SearchParams(rerank_candidates=30, sentence_candidates=0)
