@@ -31,14 +31,14 @@ def merged(results: Sequence[Retrieval], k: int) -> Retrieval:
 
     Scores are compared only where they mean the same thing: passages of a library that
     covers the question come before those of one that does not, and among them the
-    cross-encoder's probabilities (a library where it read a passage as an answer) before
-    hybrid scores; each group is sorted by score.
+    cross-encoder's probabilities (a library where it read a passage as an answer; only a
+    covered one is re-ranked) before hybrid scores; each group is sorted by score.
     """
     if len(results) == 1:
         return results[0]
     ranked = sorted(
         ((r, p) for r in results for p in r.passages),
-        key=lambda rp: (rp[0].covered, rp[0].covered and rp[0].reranker_order, rp[1].score),
+        key=lambda rp: (rp[0].covered, rp[0].reranker_order, rp[1].score),
         reverse=True,
     )
     return Retrieval(
@@ -46,5 +46,5 @@ def merged(results: Sequence[Retrieval], k: int) -> Retrieval:
         any(r.covered for r in results),
         max((r.relevance for r in results), default=0.0),
         reranked=all(r.reranked for r in results),
-        reranker_order=any(r.covered and r.reranker_order for r in results),
+        reranker_order=any(r.reranker_order for r in results),
     )

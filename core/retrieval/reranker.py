@@ -40,8 +40,7 @@ class Reranker(Protocol):
 
 # A sentence of fewer words than this is not read on its own ("Why?", "Thanks.").
 _MIN_SENTENCE_WORDS = 3
-# The space after a sentence ("... replaced. How do I ...").
-_SENTENCE_BREAK = re.compile(r"(?<=[.?!])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 
 
 def question_sentences(question: str) -> list[str]:
@@ -52,7 +51,7 @@ def question_sentences(question: str) -> list[str]:
     sentence of context before the ask, the ask alone often reads the answering passage
     better than the whole question does.
     """
-    sentences = [s.strip() for s in _SENTENCE_BREAK.split(" ".join(question.split()))]
+    sentences = [s.strip() for s in _SENTENCE_END.split(" ".join(question.split()))]
     sentences = [s for s in sentences if len(s.split()) >= _MIN_SENTENCE_WORDS]
     return sentences if len(sentences) > 1 else []
 

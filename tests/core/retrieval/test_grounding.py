@@ -21,7 +21,7 @@ def test_scores_are_compared_only_where_they_mean_the_same() -> None:
     # scores, which can exceed 1); c: does not cover the question (closest matches only)
     a = _retrieval("a", [0.8, 0.3], covered=True, order=True)
     b = _retrieval("b", [1.2, 0.9], covered=True, order=False)
-    c = _retrieval("c", [1.5, 0.7], covered=False, order=True)
+    c = _retrieval("c", [1.5, 0.7], covered=False, order=False)
     out = merged([c, b, a], 5)
     assert [(p.file, p.score) for p in out.passages] == [
         ("a.pdf", 0.8),
