@@ -23,10 +23,12 @@ For a question (:meth:`HybridSearcher.retrieve`, what ``ask``, chat and
 are then re-ordered by a
 cross-encoder (:mod:`core.retrieval.reranker`), which reads the question and
 each chunk (after its section heading) together; its 0-1 probability becomes
-the passage's score. For a question of several sentences the best few chunks
-are also read against each sentence, keeping each chunk's best score (the model
-was trained on short one-sentence queries). Plain
-``search`` (type-ahead, the 50 ms latency bar) does not re-rank.
+the passage's score. Its order is kept only when it reads one chunk as an
+answer (probability >= ``rerank_sure``); otherwise the hybrid order and scores
+stand (``Retrieval.reranker_order`` says which). For a question of several
+sentences the best few chunks are also read against each sentence, keeping
+each chunk's best score (the model was trained on short one-sentence queries).
+Plain ``search`` (type-ahead, the 50 ms latency bar) does not re-rank.
 
 "Nothing relevant" is decided on the best cosine similarity among the
 candidates, lowered by ``unknown_term_penalty`` for each content word of the
