@@ -18,6 +18,7 @@ from pathlib import Path
 from core.chat.load_config import LoadConfig, default_threads
 from core.chat.protocol import GenerateRequest, Sampling
 from core.chat.service import ChatService, LoadedModel
+from core.documents.index_worker import try_reranker
 from core.documents.library import DocumentRecord, LibraryInfo
 from core.documents.service import DocumentService
 from core.errors import DocumentError, LecternError, ModelNotFoundError, UsageError
@@ -31,11 +32,12 @@ from core.hardware.planner import Plan
 from core.hardware.service import HardwareService, plan_options, resolve_model
 from core.models import hub
 from core.models.catalog import CatalogEntry, shipped_catalog
-from core.models.downloads import Downloader, PartialDownload, stream_download
+from core.models.downloads import Downloader, PartialDownload, stream_download, stream_transfer
 from core.models.gguf_info import read_info
 from core.models.hub import HubRepo, RemoteModelFile, resolve_token
 from core.models.importer import DiscoveredModel, discover, import_model
 from core.models.registry import ModelRecord, ModelRegistry
+from core.models.rerankers import STARTER_PREFIX, download_reranker, reranker_problem
 from core.models.starter import (
     ensure_starter_embedder,
     ensure_starter_model,
@@ -68,7 +70,7 @@ class Engine:
         self.settings: Settings = load_settings(self.paths.settings_file)
         self.registry = ModelRegistry(self.paths.model_registry_file)
         self._downloader: Downloader | None = None
-        self._download_cancels: dict[tuple[str, str], threading.Event] = {}
+        self._download_cancels: dict[tuple[str, str | None], threading.Event] = {}
 
     # -- settings ---------------------------------------------------------
     def save_settings(self) -> None:
@@ -287,7 +289,7 @@ class Engine:
                 self.paths,
                 lambda: self.settings.retrieval,
                 self._embedder_folder,
-                lambda: ensure_starter_reranker(self.paths),
+                self._reranker_folder,
             )
         return svc
 
@@ -302,6 +304,56 @@ class Engine:
                 hint="choose another embedder in Settings → Retrieval",
             )
         return folder
+
+    def _reranker_folder(self) -> Path:
+        choice = self.settings.retrieval.reranker
+        if choice.startswith(STARTER_PREFIX):
+            return ensure_starter_reranker(self.paths)
+        problem = reranker_problem(choice)
+        if problem:
+            raise DocumentError(
+                problem, hint="choose another re-ranking model in Settings → Documents"
+            )
+        return Path(choice).expanduser()
+
+    def download_reranker(
+        self, repo_id: str, revision: str | None = None
+    ) -> AsyncGenerator[Event, None]:
+        """Download, verify and try a re-ranking model (an ONNX cross-encoder), yielding
+        ``DownloadProgress`` events.
+
+        Ends with ``RerankerInstalled(folder)``, ``Failed(error)``, or
+        ``Done(cancelled=True)`` after :meth:`cancel_download` with ``filename=None``
+        (the partial files stay and the next call resumes them). It does not change
+        the settings: choosing the new model is the caller's (``retrieval.reranker``).
+        """
+        key = (repo_id, None)
+        cancel = threading.Event()
+        self._download_cancels[key] = cancel
+
+        async def events() -> AsyncGenerator[Event, None]:
+            try:
+                token = await run_blocking("hub", self.hub_token)
+
+                def run(emit: Callable[[Event], None]) -> Event:
+                    return download_reranker(
+                        self.downloader,
+                        repo_id,
+                        revision,
+                        token=token,
+                        reserve_bytes=self.settings.models.download_reserve_mb * 1_000_000,
+                        try_model=try_reranker,
+                        emit=emit,
+                        cancel=cancel,
+                    )
+
+                async for event in stream_transfer(run, repo_id, repo_id, cancel):
+                    yield event
+            finally:
+                if self._download_cancels.get(key) is cancel:
+                    del self._download_cancels[key]
+
+        return events()
 
     def _stream_ingest(
         self, work: Callable[[Callable[[Event], None]], object]
@@ -439,8 +491,9 @@ class Engine:
 
         return events()
 
-    def cancel_download(self, repo_id: str, filename: str) -> None:
-        """Stop a running download (thread-safe); its partial file is kept for resuming."""
+    def cancel_download(self, repo_id: str, filename: str | None) -> None:
+        """Stop a running download (thread-safe); its partial file is kept for resuming.
+        ``filename`` None: the re-ranker download of ``repo_id``."""
         cancel = self._download_cancels.get((repo_id, filename))
         if cancel is not None:
             cancel.set()

@@ -78,6 +78,12 @@ class RetrievalSettings(_Section):
     rerank_candidates: int = Field(
         30, ge=1, le=200, description="How many of the best chunks the cross-encoder reads."
     )
+    reranker: str = Field(
+        "starter:ms-marco-MiniLM-L-12-v2",
+        description="Re-ranking model: 'starter:ms-marco-MiniLM-L-12-v2' (offline) or a folder"
+        " with model.onnx and tokenizer.json, such as one fetched with"
+        " 'lectern models pull REPO_ID --reranker'.",
+    )
     watched_folders: dict[str, str] = Field(
         default_factory=dict,
         description="Folders whose PDFs are indexed automatically: folder path -> library name.",

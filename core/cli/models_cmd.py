@@ -1,4 +1,5 @@
-"""``lectern models ...``: list, catalog, search, files, pull, import, discover, delete."""
+"""``lectern models ...``: list, catalog, search, files, pull (models and re-rankers), import,
+discover, delete."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from pathlib import Path
 from typing import Any
 
 from core.cli.output import human_size, open_engine, print_json, progress
 from core.engine import Engine
 from core.errors import LecternError, UsageError
-from core.events import Done, Failed
+from core.events import Done, Event, Failed
 from core.models.downloads import DownloadFinished, DownloadProgress
 from core.models.hub import RemoteModelFile
 from core.models.registry import ModelRecord
+from core.models.rerankers import RerankerInstalled
 
 DEFAULT_QUANT = "Q4_K_M"
 
@@ -55,6 +59,12 @@ def register(sub: Any) -> None:
     which.add_argument("--file", metavar="NAME", help="the file to download")
     which.add_argument(
         "--quant", metavar="Q", help=f"the quantisation to download (default {DEFAULT_QUANT})"
+    )
+    which.add_argument(
+        "--reranker",
+        action="store_true",
+        help="REPO_ID is a re-ranking model (a cross-encoder exported to ONNX): download it, "
+        "try it and use it for questions",
     )
     pu.add_argument("--revision", metavar="REV", help="branch, tag or commit (default: main)")
     pu.add_argument("--json", action="store_true", help="print the new model's record as JSON")
@@ -207,16 +217,32 @@ class _ProgressLine:
 
 
 async def _pull(engine: Engine, repo_id: str, filename: str, revision: str | None) -> ModelRecord:
-    bar = _ProgressLine()
     progress(f"Downloading {filename} from {repo_id}")
+    finished = await _follow(engine.download_model(repo_id, filename, revision))
+    assert isinstance(finished, DownloadFinished)
+    return finished.record
+
+
+async def _pull_reranker(engine: Engine, repo_id: str, revision: str | None) -> Path:
+    progress(f"Downloading the re-ranking model {repo_id}")
+    finished = await _follow(engine.download_reranker(repo_id, revision))
+    assert isinstance(finished, RerankerInstalled)
+    return finished.folder
+
+
+async def _follow(
+    stream: AsyncGenerator[Event, None],
+) -> DownloadFinished | RerankerInstalled:
+    """Show a download's progress; its final event, or raise what went wrong."""
+    bar = _ProgressLine()
     try:
         # aclosing: leaving early (an error) must end the download before the loop closes
-        async with aclosing(engine.download_model(repo_id, filename, revision)) as events:
+        async with aclosing(stream) as events:
             async for event in events:
                 if isinstance(event, DownloadProgress):
                     bar.show(event)
-                elif isinstance(event, DownloadFinished):
-                    return event.record
+                elif isinstance(event, DownloadFinished | RerankerInstalled):
+                    return event
                 elif isinstance(event, Failed):
                     raise event.error
                 elif isinstance(event, Done) and event.cancelled:
@@ -228,6 +254,8 @@ async def _pull(engine: Engine, repo_id: str, filename: str, revision: str | Non
 
 def cmd_pull(args: argparse.Namespace) -> int:
     engine = open_engine(args)
+    if args.reranker:
+        return _cmd_pull_reranker(engine, args)
     repo_id, filename = _catalog_target(engine, args.repo_id)
     if args.file:
         filename = args.file
@@ -244,6 +272,23 @@ def cmd_pull(args: argparse.Namespace) -> int:
     else:
         progress(f"Verified and installed: {record.path}")
         print(record.id)
+    return 0
+
+
+def _cmd_pull_reranker(engine: Engine, args: argparse.Namespace) -> int:
+    try:
+        folder = asyncio.run(_pull_reranker(engine, args.repo_id, args.revision))
+    except KeyboardInterrupt:
+        progress("Download stopped; run the same command again to resume it.")
+        raise
+    engine.settings.retrieval.reranker = str(folder)
+    engine.save_settings()
+    if args.json:
+        print_json({"repo_id": args.repo_id, "folder": str(folder)})
+    else:
+        progress(f"Verified, tried and installed: {folder}")
+        progress("Questions are now re-ranked with it (Settings → Documents to change).")
+        print(folder)
     return 0
 
 

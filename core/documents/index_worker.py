@@ -74,6 +74,14 @@ class _Served:
 
             folder, query, texts = args
             return load_cross_encoder(folder).scores(query, texts)
+        if op == "try_reranker":
+            from core.retrieval.reranker import try_cross_encoder
+
+            try:
+                try_cross_encoder(args[0])
+            except DocumentError as exc:
+                return exc.message
+            return None
         if op == "close_vectors":
             self.vectors.pop(args[0], None)
             return None
@@ -313,6 +321,13 @@ def start_embedder(folder: str | os.PathLike[str], name: str | None = None) -> R
 def start_reranker(folder: str | os.PathLike[str]) -> RemoteReranker:
     """The cross-encoder in ``folder``, run in the index worker (loaded on first use)."""
     return RemoteReranker(_worker, Path(folder).resolve())
+
+
+def try_reranker(folder: str | os.PathLike[str]) -> str | None:
+    """Load the cross-encoder in ``folder`` in the index worker (not kept) and score one
+    pair: None when it works, else why not."""
+    problem: str | None = _worker.call("try_reranker", str(Path(folder).resolve()), urgent=True)
+    return problem
 
 
 @atexit.register

@@ -54,6 +54,7 @@ class DocumentService:
         self._embedder_folder = embedder_folder
         self._reranker_folder = reranker_folder
         self._reranker: RemoteReranker | None = None
+        self._reranker_choice: str | None = None  # the setting _reranker was made for
         self.reranker_problem = ""  # why questions are not re-ranked, if they should be
         self.manager = LibraryManager(paths.libraries_dir)
         self._extractor: Extractor | None = None
@@ -77,10 +78,15 @@ class DocumentService:
 
         A missing or damaged re-ranking model is not an error for the user's question: it
         is answered with hybrid ranking alone, and :attr:`reranker_problem` says why
-        (the settings dialog shows it).
+        (the settings dialog shows it). A new ``reranker`` setting is used from the next
+        question on.
         """
         if not self.settings.rerank or self._reranker_folder is None:
             return None
+        if self.settings.reranker != self._reranker_choice:
+            self._reranker_choice = self.settings.reranker
+            self._reranker = None
+            self.reranker_problem = ""
         if self._reranker is None and not self.reranker_problem:
             try:
                 self._reranker = start_reranker(self._reranker_folder())

@@ -202,8 +202,9 @@ class Downloader:
     def _partial_path(self, repo_id: str, commit: str, part: str) -> Path:
         return self.paths.downloads_dir / f"{_slug(repo_id)}--{commit[:12]}--{_slug(part)}.part"
 
-    def partials(self) -> list[PartialDownload]:
-        """Every partial download on disk, with how far it got."""
+    def partials(self, models_only: bool = True) -> list[PartialDownload]:
+        """Every partial download of a GGUF model on disk, with how far it got (of any
+        file, re-rankers' too, with ``models_only=False``)."""
         out = []
         d = self.paths.downloads_dir
         for side in sorted(d.glob("*.part.json")) if d.exists() else []:
@@ -211,6 +212,8 @@ class Downloader:
                 raw = json.loads(side.read_text(encoding="utf-8"))
                 p = PartialDownload(**raw)
             except (OSError, ValueError, TypeError):
+                continue
+            if models_only and not p.filename.lower().endswith(".gguf"):
                 continue
             part_file = side.with_suffix("")
             p.partial_path = str(part_file)
@@ -277,28 +280,50 @@ class Downloader:
         if existing is not None:
             return existing
 
+        self.fetch_files(
+            repo_id, filename, snap, parts, finals,
+            token=token, reserve_bytes=reserve_bytes, emit=emit, cancel=cancel,
+        )  # fmt: skip
+        return self._register(repo_id, finals[0], blobs[0], snap.commit)
+
+    def fetch_files(
+        self,
+        repo_id: str,
+        label: str,
+        snap: hub.RepoSnapshot,
+        parts: list[str],
+        finals: list[Path],
+        *,
+        token: str | None,
+        reserve_bytes: int,
+        emit: Callable[[Event], None],
+        cancel: threading.Event,
+    ) -> None:
+        """Fetch the files ``parts`` of ``snap`` to ``finals``, each verified, under one
+        lock and one progress meter named ``label`` (a file already in place is kept).
+
+        Raises :class:`DownloadCancelledError` when ``cancel`` is set (partials stay)."""
+        blobs = [snap.files[p] for p in parts]
         total = sum(int(b.size or 0) for b in blobs)
         self._check_disk_space(repo_id, snap.commit, parts, blobs, finals, reserve_bytes)
-
-        lock = FileLock(self.paths.downloads_dir / f"{_slug(repo_id)}--{_slug(filename)}.lock")
+        lock = FileLock(self.paths.downloads_dir / f"{_slug(repo_id)}--{_slug(label)}.lock")
         if not lock.acquire(timeout=0):
             raise DownloadInProgressError(
-                f"{filename} is already being downloaded.",
+                f"{label} is already being downloaded.",
                 hint="wait for that download (maybe in another Lectern window) to finish",
             )
         try:
-            meter = _Meter(repo_id, filename, total, emit)
+            meter = _Meter(repo_id, label, total, emit)
             done_before = 0
             for part, blob, final in zip(parts, blobs, finals, strict=True):
                 size = int(blob.size or 0)
                 if not (final.exists() and final.stat().st_size == size):
                     self._fetch(
-                        repo_id, filename, part, blob, snap.commit, final,
+                        repo_id, label, part, blob, snap.commit, final,
                         token=token, meter=meter, offset_base=done_before, cancel=cancel,
                     )  # fmt: skip
                 done_before += size
             meter.update(total, force=True)
-            return self._register(repo_id, finals[0], blobs[0], snap.commit)
         finally:
             lock.release()
 
@@ -539,7 +564,7 @@ def _content_range_start(value: str | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
-async def stream_download(
+def stream_download(
     downloader: Downloader,
     repo_id: str,
     filename: str,
@@ -554,6 +579,30 @@ async def stream_download(
     Ends with exactly one of :class:`DownloadFinished`, ``Done(cancelled=True)``
     (partial kept) or ``Failed``. Leaving the iteration early cancels the download.
     """
+
+    def run(emit: Callable[[Event], None]) -> Event:
+        record = downloader.download(
+            repo_id,
+            filename,
+            revision,
+            token=token,
+            reserve_bytes=reserve_bytes,
+            emit=emit,
+            cancel=cancel,
+        )
+        return DownloadFinished(record)
+
+    return stream_transfer(run, f"{repo_id}/{filename}", filename, cancel)
+
+
+async def stream_transfer(
+    run: Callable[[Callable[[Event], None]], Event],
+    label: str,
+    filename: str,
+    cancel: threading.Event,
+) -> AsyncIterator[Event]:
+    """Run ``run(emit)`` (a blocking download) in the ``downloads`` executor and yield
+    its events, then its result, or ``Done(cancelled=True)`` or ``Failed``."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Event] = asyncio.Queue()
 
@@ -562,18 +611,9 @@ async def stream_download(
 
     def work() -> Event:
         try:
-            record = downloader.download(
-                repo_id,
-                filename,
-                revision,
-                token=token,
-                reserve_bytes=reserve_bytes,
-                emit=emit,
-                cancel=cancel,
-            )
-            return DownloadFinished(record)
+            return run(emit)
         except DownloadCancelledError:
-            return Done(text=f"{repo_id}/{filename}", cancelled=True)
+            return Done(text=label, cancelled=True)
         except LecternError as exc:
             return Failed(exc)
         except OSError as exc:
@@ -584,7 +624,7 @@ async def stream_download(
                 )
             )
         except Exception as exc:  # a bug must still end the stream
-            log.exception("download of %s/%s failed", repo_id, filename)
+            log.exception("download of %s failed", label)
             return Failed(DownloadError(f"Downloading {filename} failed unexpectedly: {exc}"))
 
     future = loop.run_in_executor(executor("downloads", workers=4), work)

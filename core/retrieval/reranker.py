@@ -113,12 +113,43 @@ class CrossEncoder:
             "token_type_ids": np.array([enc.type_ids], dtype=np.int64),
         }
         out = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})
-        return float(np.asarray(out[0]).reshape(-1)[0])
+        return relevance_logit(np.asarray(out[0]).reshape(-1))
+
+
+def relevance_logit(values: np.ndarray) -> float:
+    """A pair's relevance logit from the model's output: its one logit, or for a model
+    with two classes (not relevant, relevant) the log-odds of the second."""
+    if values.size == 1:
+        return float(values[0])
+    if values.size == 2:
+        return float(values[1] - values[0])
+    raise DocumentError(
+        f"The re-ranking model gives {values.size} scores for a passage; Lectern needs one.",
+        hint="choose a cross-encoder (text classification with one relevance logit)",
+    )
 
 
 def _threads() -> int:
     # A question waits for this: one run per physical core (at most 4; more gain little here).
     return max(1, min(4, physical_cores()))
+
+
+def try_cross_encoder(folder: str | os.PathLike[str]) -> float:
+    """Load the model in ``folder`` (not kept) and score one pair: raises DocumentError
+    when it is not a cross-encoder this module can run."""
+    model = CrossEncoder(folder, threads=1)
+    try:
+        logit = model.scores("What does Lectern do?", ["Lectern answers questions about PDFs."])
+    except DocumentError:
+        raise
+    except Exception as exc:  # onnxruntime: wrong inputs, shapes or types
+        raise DocumentError(
+            f"The re-ranking model in {folder} could not score a passage: {exc}",
+            hint="choose a cross-encoder exported to ONNX (text classification)",
+        ) from exc
+    if not math.isfinite(logit[0]):
+        raise DocumentError(f"The re-ranking model in {folder} gives no usable score.")
+    return logit[0]
 
 
 _loaded: dict[str, CrossEncoder] = {}

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
+import numpy as np
 import pytest
 
 from core.documents.embedder import Embedder
@@ -19,7 +20,12 @@ from core.errors import DocumentError, StarterModelError
 from core.models.starter import STARTER_RERANKER_NAME, ensure_starter_reranker
 from core.paths import DataPaths
 from core.retrieval.hybrid import HybridSearcher, Scored, SearchParams, rerank_text
-from core.retrieval.reranker import CrossEncoder, probability, question_sentences
+from core.retrieval.reranker import (
+    CrossEncoder,
+    probability,
+    question_sentences,
+    relevance_logit,
+)
 
 QUESTION = "Which environment variable tells Gri where to find its gri.cmd startup file?"
 ANSWER = (
@@ -191,6 +197,14 @@ def test_probability_is_the_logistic_function() -> None:
     assert probability(-1000.0) == 0.0
     assert probability(1000.0) == 1.0
     assert probability(2.0) == pytest.approx(0.8808, abs=1e-4)
+
+
+def test_a_model_with_one_logit_or_two_classes_gives_one_relevance() -> None:
+    assert relevance_logit(np.array([2.5], dtype=np.float32)) == 2.5
+    # (not relevant, relevant): the log-odds of the second class
+    assert relevance_logit(np.array([-1.0, 2.0], dtype=np.float32)) == 3.0
+    with pytest.raises(DocumentError, match="gives 384 scores"):
+        relevance_logit(np.zeros(384, dtype=np.float32))
 
 
 def test_a_folder_without_a_model_is_a_clear_error(tmp_path: Path) -> None:

