@@ -3,7 +3,7 @@
 Bounds and descriptions come from the pydantic models themselves (spin-box
 ranges, tooltips), so the dialog and the settings file cannot disagree. What
 a field cannot check alone (an overlap at least as large as the chunk, an
-embedding model folder that holds no model) is checked here and shown next
+embedding or re-ranking model folder that holds no model) is checked here and shown next
 to the buttons; nothing is saved until everything is valid. A change of
 embedding model or chunking makes existing indexes stale: the dialog offers
 to re-index (``reindex_requested``).
@@ -41,6 +41,8 @@ from PySide6.QtWidgets import (
 from core.engine import Engine
 from core.errors import LecternError
 from core.settings import GenerationSettings, RetrievalSettings, Settings
+from desktop.bridge import EngineBridge
+from desktop.reranker_choice import RerankerChoice
 
 STARTER_EMBEDDER = "starter:all-MiniLM-L6-v2"
 _OTHER = "__other__"
@@ -116,7 +118,9 @@ class SettingsDialog(QDialog):
     saved = Signal(object)  # the new Settings
     reindex_requested = Signal()
 
-    def __init__(self, engine: Engine, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, engine: Engine, parent: QWidget | None = None, bridge: EngineBridge | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings — Lectern")
         self.setObjectName("settingsDialog")
@@ -160,6 +164,10 @@ class SettingsDialog(QDialog):
         self.rerank.setChecked(r.rerank)
         if engine.documents.reranker_problem:
             self.rerank.setToolTip(f"Not available now: {engine.documents.reranker_problem}")
+        self.reranker = RerankerChoice(engine, bridge)
+        self.reranker.problem.connect(self._show_error)
+        self.reranker.installed.connect(self._hide_error)
+        self.reranker.started.connect(self._hide_error)
 
         docs = QGroupBox("Documents and search")
         df = QFormLayout(docs)
@@ -169,6 +177,7 @@ class SettingsDialog(QDialog):
         df.addRow("Passages per question", self.top_k)
         df.addRow("Relevance threshold", self.threshold)
         df.addRow("Re-ranking", self.rerank)
+        df.addRow("Re-ranking model", self.reranker)
 
         # -- answers
         self.system_prompt = QPlainTextEdit(g.system_prompt)
@@ -249,6 +258,9 @@ class SettingsDialog(QDialog):
         problem = embedder_problem(embedder)
         if problem:
             raise ValueError(problem)
+        problem = self.reranker.choice_problem()
+        if problem:
+            raise ValueError(problem)
         if self.chunk_overlap.value() >= self.chunk_tokens.value():
             raise ValueError(
                 f"The chunk overlap ({self.chunk_overlap.value()} tokens) must be smaller than "
@@ -264,6 +276,7 @@ class SettingsDialog(QDialog):
             top_k=self.top_k.value(),
             relevance_threshold=round(self.threshold.value(), 4),
             rerank=self.rerank.isChecked(),
+            reranker=self.reranker.choice(),
         )
         raw["generation"].update(
             system_prompt=self.system_prompt.toPlainText().strip(),
@@ -325,6 +338,14 @@ class SettingsDialog(QDialog):
 
         box.finished.connect(answered)
         box.open()
+
+    def done(self, result: int) -> None:
+        """Closing (saved or not) stops a re-ranker download still running."""
+        self.reranker.close_download()
+        super().done(result)
+
+    def _hide_error(self, *_args: object) -> None:
+        self.error.hide()
 
     def _show_error(self, text: str) -> None:
         self.error.setText(text)

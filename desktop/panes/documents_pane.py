@@ -575,7 +575,7 @@ class DocumentsPane(QWidget):
         """The settings dialog; re-indexes everything if the user accepts its offer."""
         from desktop.settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(self.bridge.engine, self)
+        dialog = SettingsDialog(self.bridge.engine, self, bridge=self.bridge)
         dialog.reindex_requested.connect(self.reindex_all)
         dialog.open()
 
