@@ -51,7 +51,8 @@ def register(sub: Any) -> None:
     pu = msub.add_parser(
         "pull",
         help="download a model (verified, resumable)",
-        description="Download a GGUF model from the Hub. REPO_ID is owner/name or a catalog id. "
+        description="Download a GGUF model from the Hub (with --reranker: a re-ranking model). "
+        "REPO_ID is owner/name or a catalog id. "
         "An interrupted download resumes when the same command is run again.",
     )
     pu.add_argument("repo_id", metavar="REPO_ID")
