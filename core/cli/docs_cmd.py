@@ -209,6 +209,8 @@ def _evaluate(engine: Engine, path: str, library: str, k: int) -> dict[str, Any]
         "metrics": metrics(results),
         # 95 % bootstrap intervals: how far a metric could move on another sample of questions
         "interval_95": intervals(results),
+        # which cross-encoder read them (the setting: the starter or a folder), if any
+        "reranker": svc.settings.reranker if svc.settings.rerank else None,
         "reranked": reranked,  # covered questions whose passages the cross-encoder read
         # ... and of those, the ones left in its order (it read a passage as an answer)
         "reranker_order": in_its_order,
@@ -236,6 +238,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for key, value in out["metrics"].items():
             extra = f"  (95 % interval {ci[key][0]}-{ci[key][1]})" if key in ci else ""
             print(f"{key:<24} {value}{extra}")
+        print(f"{'re-ranking model':<24} {out['reranker'] or 'none (re-ranking is off)'}")
         print(f"{'reranked':<24} {out['reranked']} of {len(out['results'])}")
         print(f"{'in the re-ranker order':<24} {out['reranker_order']} of {out['reranked']}")
     return 0

@@ -58,6 +58,7 @@ def test_search_and_eval_json(ubuntu_library: Path, tmp_path: Path) -> None:
     covered = [r["id"] for r in out["results"] if r["covered"]]
     assert {"upg-01", "upg-02", "upg-03", "upg-04"} <= set(covered)
     assert out["reranked"] == len(covered)
+    assert out["reranker"] == "starter:ms-marco-MiniLM-L-12-v2"
     # it read an answer for most of them, so their passages stay in its order
     assert len(covered) // 2 < out["reranker_order"] <= out["reranked"]
 
