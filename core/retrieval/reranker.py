@@ -152,13 +152,21 @@ def try_cross_encoder(folder: str | os.PathLike[str]) -> float:
     return logit[0]
 
 
-_loaded: dict[str, CrossEncoder] = {}
+_loaded: dict[str, tuple[tuple[int, int], CrossEncoder]] = {}
 
 
 def load_cross_encoder(folder: str | os.PathLike[str]) -> CrossEncoder:
-    """The cross-encoder in ``folder``, loaded once per process."""
+    """The cross-encoder in ``folder``, loaded once per process, and again when its
+    ``model.onnx`` is replaced (a newer commit of a downloaded model)."""
     key = str(Path(folder).resolve())
-    model = _loaded.get(key)
-    if model is None:
-        model = _loaded[key] = CrossEncoder(key)
+    try:
+        st = (Path(key) / "model.onnx").stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = (0, 0)  # loading says what is wrong
+    cached = _loaded.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    model = CrossEncoder(key)
+    _loaded[key] = (stamp, model)
     return model

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -22,6 +24,7 @@ from core.paths import DataPaths
 from core.retrieval.hybrid import HybridSearcher, Scored, SearchParams, rerank_text
 from core.retrieval.reranker import (
     CrossEncoder,
+    load_cross_encoder,
     probability,
     question_sentences,
     relevance_logit,
@@ -205,6 +208,21 @@ def test_a_model_with_one_logit_or_two_classes_gives_one_relevance() -> None:
     assert relevance_logit(np.array([-1.0, 2.0], dtype=np.float32)) == 3.0
     with pytest.raises(DocumentError, match="gives 384 scores"):
         relevance_logit(np.zeros(384, dtype=np.float32))
+
+
+def test_a_replaced_model_is_loaded_again(reranker_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "downloaded"
+    shutil.copytree(reranker_dir, folder)
+    first = load_cross_encoder(folder)
+    assert load_cross_encoder(folder) is first  # loaded once
+    model = folder / "model.onnx"
+    data = model.read_bytes()
+    model.unlink()
+    model.write_bytes(data)  # a newer download in its place
+    os.utime(model, ns=(1, 1))
+    again = load_cross_encoder(folder)
+    assert again is not first
+    assert again.scores(QUESTION, [ANSWER]) == first.scores(QUESTION, [ANSWER])
 
 
 def test_a_folder_without_a_model_is_a_clear_error(tmp_path: Path) -> None:
