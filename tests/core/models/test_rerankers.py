@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,98 @@ def test_pull_reranker_from_the_command_line_installs_and_chooses_it(
     assert "Traceback" not in refused.stderr
     # the refused model changed nothing: the one pulled before is still the choice
     assert load_settings(data_dir / "settings.json").retrieval.reranker == str(folder)
+
+
+@pytest.fixture(scope="module")
+def tiny_xlmr(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small XLM-RoBERTa cross-encoder with two classes (random weights), exported to
+    ONNX, and a RoBERTa-style tokenizer.json: another architecture than the starter's
+    (no token_type_ids input, ``<s> A </s></s> B </s>`` pairs, two output logits).
+    The PyTorch model is kept in ``torch/`` to check the scores against."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
+
+    d = tmp_path_factory.mktemp("tiny-xlmr")
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator(
+        [*PASSAGES, QUESTION] * 4,
+        trainers.BpeTrainer(
+            vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], show_progress=False
+        ),
+    )
+    tok.post_processor = processors.RobertaProcessing(
+        ("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>"))
+    )
+    tok.save(str(d / "tokenizer.json"))
+    config = XLMRobertaConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=400,
+        pad_token_id=1,
+        num_labels=2,
+    )
+    torch.manual_seed(0)
+    model = XLMRobertaForSequenceClassification(config).eval()
+    ids = torch.ones((1, 8), dtype=torch.long)
+    with warnings.catch_warnings():  # the tracer's notes on shapes; the test checks them
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (ids, torch.ones_like(ids)),
+            str(d / "model.onnx"),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes={"input_ids": {1: "n"}, "attention_mask": {1: "n"}},
+            dynamo=False,
+            opset_version=17,
+        )
+    model.save_pretrained(d / "torch")
+    return d
+
+
+async def test_a_two_class_model_without_token_types_is_read_as_log_odds(
+    hub: FakeHub, data_dir: Path, tiny_xlmr: Path
+) -> None:
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import XLMRobertaForSequenceClassification
+
+    repo = "lectern-test/tiny-xlm-roberta-reranker"
+    tokenizer = (tiny_xlmr / "tokenizer.json").read_bytes()
+    hub.add_repo(
+        FakeRepo(
+            repo,
+            commit="b8" * 20,
+            files={
+                "onnx/model.onnx": FakeFile("onnx/model.onnx", path=tiny_xlmr / "model.onnx"),
+                "tokenizer.json": FakeFile("tokenizer.json", data=tokenizer, lfs=False),
+            },
+        )
+    )
+    engine = Engine(data_dir)
+    try:
+        done = (await _events(engine, repo))[-1]
+        assert isinstance(done, RerankerInstalled), done
+        engine.settings.retrieval.reranker = str(done.folder)
+        reranker = engine.documents.reranker()
+        assert reranker is not None
+        got = reranker.scores(QUESTION, PASSAGES)
+    finally:
+        await engine.close()
+    # the same pairs through the PyTorch model: logit(relevant) - logit(not relevant)
+    tok = Tokenizer.from_file(str(tiny_xlmr / "tokenizer.json"))
+    model = XLMRobertaForSequenceClassification.from_pretrained(tiny_xlmr / "torch").eval()
+    expected = []
+    for passage in PASSAGES:
+        enc = tok.encode(QUESTION, passage)
+        assert enc.tokens[0] == "<s>" and enc.tokens.count("</s>") == 3
+        with torch.no_grad():
+            logits = model(torch.tensor([enc.ids])).logits[0]
+        expected.append(float(logits[1] - logits[0]))
+    assert got == pytest.approx(expected, abs=1e-4)
+    assert got[0] != pytest.approx(got[1], abs=1e-6)  # told apart, not one constant
