@@ -5,7 +5,8 @@ cross-encoder reads "question [SEP] passage" in one pass and scores how well
 the passage answers. It is far slower (one model run per passage), so it only
 re-orders the best candidates of hybrid search. The starter model is
 ms-marco-MiniLM-L-12-v2 as INT8 ONNX (see :mod:`core.models.starter`), run
-with onnxruntime and the model's own ``tokenizer.json``.
+with onnxruntime and the model's own ``tokenizer.json``; another ONNX
+cross-encoder can be downloaded and chosen (:mod:`core.models.rerankers`).
 
 The model runs in the index worker process (:mod:`core.documents.index_worker`),
 like the embedder: onnxruntime is never imported by the application process.
