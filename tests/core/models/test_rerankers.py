@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from core.engine import Engine
-from core.errors import ModelFileError, RemoteNotFoundError
+from core.errors import ModelFileError, RemoteNotFoundError, VerificationError
 from core.events import Event, Failed
 from core.models.downloads import DownloadProgress
 from core.models.rerankers import (
@@ -324,3 +324,22 @@ async def test_a_two_class_model_without_token_types_is_read_as_log_odds(
         expected.append(float(logits[1] - logits[0]))
     assert got == pytest.approx(expected, abs=1e-4)
     assert got[0] != pytest.approx(got[1], abs=1e-6)  # told apart, not one constant
+
+
+async def test_a_corrupted_transfer_installs_nothing_and_a_retry_does(
+    hub: FakeHub, data_dir: Path
+) -> None:
+    engine = Engine(data_dir)
+    try:
+        hub.switches.corrupt_at = 1000  # one byte flipped on the way
+        failed = (await _events(engine, RERANKER_REPO))[-1]
+        assert isinstance(failed, Failed) and isinstance(failed.error, VerificationError)
+        assert "does not match the Hub's checksum" in failed.error.message
+        assert local_rerankers(engine.paths.rerankers_dir) == []
+        hub.switches.corrupt_at = None
+        done = (await _events(engine, RERANKER_REPO))[-1]
+    finally:
+        await engine.close()
+    assert isinstance(done, RerankerInstalled)
+    assert local_rerankers(engine.paths.rerankers_dir) == [done.folder]
+    assert [p.name for p in engine.paths.rerankers_dir.iterdir()] == [done.folder.name]
