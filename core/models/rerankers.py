@@ -14,7 +14,7 @@ GGUF models use, into a hidden folder next to the others; the model is tried on
 one question-passage pair in the index worker, and only a model that scores it
 is moved into ``models/rerankers/<owner>--<name>/``. A file that fails its
 checksum, an ONNX graph that is not a cross-encoder or a repository without
-the files gets a clear error, and leaves no folder behind.
+the files gets a clear error and installs nothing.
 """
 
 from __future__ import annotations
