@@ -30,6 +30,7 @@ from core.events import Done, Event, Failed
 from core.models.downloads import DownloadProgress
 from core.models.rerankers import (
     STARTER_PREFIX,
+    SUGGESTED_REPOS,
     RerankerInstalled,
     local_rerankers,
     reranker_problem,
@@ -143,11 +144,15 @@ class RerankerChoice(QWidget):
             if folder:
                 self.select(folder)
             return
-        repo, ok = QInputDialog.getText(
+        repo, ok = QInputDialog.getItem(
             self,
             "Download a re-ranking model",
             "Hugging Face repository (owner/name) holding a cross-encoder exported to ONNX\n"
-            "(onnx/model.onnx or model.onnx, and tokenizer.json):",
+            "(onnx/model.onnx or model.onnx, and tokenizer.json). Suggestions, not tested\n"
+            "by Lectern; it tries the model before installing it:",
+            list(SUGGESTED_REPOS),
+            0,
+            True,
         )
         if ok and repo.strip():
             self.start_download(repo.strip())

@@ -52,6 +52,15 @@ ONNX_PREFERENCE = (
 )
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
+# Offered in the download dialog (editable): cross-encoders whose Hub repositories hold
+# an ONNX export with tokenizer.json. Suggestions only: none could be fetched and
+# measured on the machines Lectern is built on.
+SUGGESTED_REPOS = (
+    "Xenova/bge-reranker-base",
+    "mixedbread-ai/mxbai-rerank-xsmall-v1",
+    "mixedbread-ai/mxbai-rerank-base-v1",
+)
+
 REPO_HINT = (
     "a re-ranker repository holds a cross-encoder exported to ONNX "
     "(onnx/model.onnx or model.onnx) and tokenizer.json, e.g. Xenova/bge-reranker-base"

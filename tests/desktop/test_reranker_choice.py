@@ -12,7 +12,9 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from core.engine import Engine
+from core.models.rerankers import SUGGESTED_REPOS
 from core.settings import load_settings
+from desktop import reranker_choice
 from desktop.bridge import EngineBridge
 from desktop.reranker_choice import STARTER_RERANKER
 from desktop.settings_dialog import SettingsDialog
@@ -120,3 +122,29 @@ def test_a_folder_that_is_not_a_reranker_is_not_saved(
     assert not engine.paths.settings_file.exists() or (
         load_settings(engine.paths.settings_file).retrieval.reranker == STARTER_RERANKER
     )
+
+
+def test_the_download_entry_offers_suggestions_and_starts_the_chosen_one(
+    qtbot: QtBot, aqt: AsyncQt, data_dir: Path, hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[list[str]] = []
+
+    def get_item(*args: object) -> tuple[str, bool]:
+        items = args[3]
+        assert isinstance(items, list)
+        asked.append(items)
+        return f"  {RERANKER_REPO} ", True  # typed over a suggestion
+
+    monkeypatch.setattr(reranker_choice.QInputDialog, "getItem", get_item)
+    engine = Engine(data_dir)
+    dialog = SettingsDialog(engine, bridge=EngineBridge(engine))
+    qtbot.addWidget(dialog)
+    combo = dialog.reranker.combo
+    combo.setCurrentIndex(combo.findText("Download from Hugging Face…"))
+    combo.activated.emit(combo.currentIndex())
+    assert asked == [list(SUGGESTED_REPOS)]
+    assert dialog.reranker.downloading()
+    assert dialog.reranker.choice() == STARTER_RERANKER  # the entry itself is never chosen
+    aqt.until(lambda: not dialog.reranker.downloading(), timeout=120)
+    assert dialog.reranker.combo.currentText() == RERANKER_REPO
+    aqt.run(engine.close())
