@@ -222,9 +222,10 @@ class Downloader:
         return out
 
     def remove_partials(self, repo_id: str, filename: str | None = None) -> int:
-        """Delete the partial files of a model (or of every model of a repository)."""
+        """Delete the partial files of a model (or of every model of a repository),
+        re-rankers' included (their partials are named by the repository's ONNX file)."""
         n = 0
-        for p in self.partials():
+        for p in self.partials(models_only=False):
             if p.repo_id == repo_id and (filename is None or p.filename == filename):
                 Path(p.partial_path).unlink(missing_ok=True)
                 Path(p.partial_path + ".json").unlink(missing_ok=True)

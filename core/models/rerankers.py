@@ -187,8 +187,6 @@ def download_reranker(
     if target.exists():
         shutil.rmtree(target)  # an older commit of the same repository
     os.replace(incoming, target)
-    for p in downloader.partials(models_only=False):  # partial files of older commits
-        if p.repo_id == repo_id and p.filename == onnx and p.commit != snap.commit:
-            Path(p.partial_path).unlink(missing_ok=True)
-            Path(p.partial_path + ".json").unlink(missing_ok=True)
+    # this commit's partials became the files; what is left is of an older commit
+    downloader.remove_partials(repo_id, onnx)
     return RerankerInstalled(target, repo_id, snap.commit, onnx)

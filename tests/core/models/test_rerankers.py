@@ -15,7 +15,7 @@ import pytest
 
 from core.engine import Engine
 from core.errors import ModelFileError, RemoteNotFoundError, VerificationError
-from core.events import Event, Failed
+from core.events import Done, Event, Failed
 from core.models.downloads import DownloadProgress
 from core.models.rerankers import (
     RerankerInstalled,
@@ -343,3 +343,28 @@ async def test_a_corrupted_transfer_installs_nothing_and_a_retry_does(
     assert isinstance(done, RerankerInstalled)
     assert local_rerankers(engine.paths.rerankers_dir) == [done.folder]
     assert [p.name for p in engine.paths.rerankers_dir.iterdir()] == [done.folder.name]
+
+
+async def test_partial_files_of_an_older_commit_are_removed_once_a_newer_one_installs(
+    hub: FakeHub, data_dir: Path
+) -> None:
+    engine = Engine(data_dir)
+    try:
+        hub.switches.delay_per_block_s = 0.03
+        events = []
+        async for event in engine.download_reranker(RERANKER_REPO):
+            events.append(event)
+            if isinstance(event, DownloadProgress) and event.bytes_done > 0:
+                engine.cancel_download(RERANKER_REPO, None)
+        assert isinstance(events[-1], Done) and events[-1].cancelled
+        older = engine.downloader.partials(models_only=False)
+        assert [p.commit for p in older] == ["e5" * 20]
+        # the repository moves on before the download is tried again
+        hub.switches.delay_per_block_s = 0.0
+        hub.repos[RERANKER_REPO].commit = "c9" * 20
+        done = (await _events(engine, RERANKER_REPO))[-1]
+    finally:
+        await engine.close()
+    assert isinstance(done, RerankerInstalled) and done.commit == "c9" * 20
+    assert engine.downloader.partials(models_only=False) == []
+    assert not list(engine.paths.downloads_dir.glob("*.part*"))
