@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.lectern-installed
+# llama-cpp-python's pinned version, installed on its own first (packaging/llama-cpp.sh)
+LLAMA_CPP_VERSION := $(shell sed -n 's/.*"llama-cpp-python==\([0-9.]*\)".*/\1/p' pyproject.toml)
 export QT_QPA_PLATFORM ?= offscreen
 
 .PHONY: run test lint format bench setup system-deps dist test-dist clean
@@ -23,10 +25,13 @@ system-deps:
 
 # torch is installed first and alone, pinned, so pip takes the CPU build where one
 # is provided locally instead of resolving a large CUDA build for sentence-transformers.
-$(STAMP): pyproject.toml
+# llama-cpp-python is built next, for this CPU (without AMX where the CPU reports it but
+# traps it: packaging/llama-cpp.sh).
+$(STAMP): pyproject.toml packaging/llama-cpp.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	bash packaging/llama-cpp.sh $(BIN)/python $(LLAMA_CPP_VERSION)
 	$(BIN)/python -m pip install --quiet -e ".[starter,dev]"
 	touch $(STAMP)
 
