@@ -158,11 +158,7 @@ class WorkerProcess:
             self._proc.join(timeout=2)
             code = self._proc.exitcode
         self._cleanup()
-        detail = f" (exit code {code})" if code is not None else ""
-        return WorkerCrashedError(
-            f"The model process stopped unexpectedly{detail}.",
-            hint="Lectern starts it again on the next question",
-        )
+        return crash_error(code)
 
     def _cleanup(self) -> None:
         if self._conn is not None:
@@ -186,3 +182,37 @@ class WorkerProcess:
             proc.join(2)
         self.cancel.value = False
         self._cleanup()
+
+
+def crash_error(exitcode: int | None) -> WorkerCrashedError:
+    """What a user reads when the model process died with ``exitcode``.
+
+    An illegal instruction means llama.cpp was built for another processor (or for
+    instructions a virtual machine reports but traps): restarting cannot help, a
+    rebuild does. A kill is most often the system reclaiming memory.
+    """
+    if exitcode == -signal.SIGILL:
+        return WorkerCrashedError(
+            "The model process stopped on an illegal instruction, one this computer's "
+            "processor cannot run.",
+            hint="llama-cpp-python was built for another processor; rebuild it on this "
+            "computer as the README's set-up section says",
+        )
+    if exitcode == -signal.SIGKILL:
+        return WorkerCrashedError(
+            "The model process was killed, most often by the system when memory runs out.",
+            hint="Lectern starts it again on the next question; a smaller model or a "
+            "shorter context needs less memory",
+        )
+    # no parentheses: a stored answer's error is read back as "message (hint)"
+    if exitcode is not None and exitcode < 0:
+        try:
+            detail = f", signal {signal.Signals(-exitcode).name}"
+        except ValueError:
+            detail = f", signal {-exitcode}"
+    else:
+        detail = f", exit code {exitcode}" if exitcode is not None else ""
+    return WorkerCrashedError(
+        f"The model process stopped unexpectedly{detail}.",
+        hint="Lectern starts it again on the next question",
+    )
