@@ -38,6 +38,7 @@ from desktop.chat.conversation_list import ConversationList
 from desktop.chat.markdown import MarkdownRenderer
 from desktop.chat.message_view import MessageView
 from desktop.chat.transcript import Transcript
+from desktop.elided_label import ElidedLabel
 from desktop.errors import error_text
 from desktop.theme import is_dark
 
@@ -73,7 +74,7 @@ class ChatPane(QWidget):
 
         self.conversation_list = ConversationList()
         self.conversations = self.conversation_list.list
-        self.title_label = QLabel("New chat")
+        self.title_label = ElidedLabel("New chat", mode=Qt.TextElideMode.ElideRight)
         self.title_label.setAccessibleName("Conversation title")
         self.title_label.setStyleSheet("font-weight: 600; font-size: 14px;")
         self.system_button = QPushButton("System prompt…")
@@ -436,6 +437,7 @@ class ChatPane(QWidget):
         elif isinstance(ev, Failed):
             if view is not None:
                 view.set_error(ev.error.message, ev.error.hint)
+                view.set_stats(None, STATUS_NOTES["failed"])
                 view.finish()
                 if not view.text:
                     view.set_status("")
@@ -458,6 +460,7 @@ class ChatPane(QWidget):
             message, hint = error_text(error)
             self._answer_view.set_error(message, hint)
             self._answer_view.set_status("")
+            self._answer_view.set_stats(None, STATUS_NOTES["failed"])
         elif tag.startswith("chat"):
             message, hint = error_text(error)
             self.status_message.emit(f"{message} {hint}".strip())
@@ -515,7 +518,7 @@ class ChatPane(QWidget):
         self.refresh_conversations()
 
     def _update_header(self) -> None:
-        self.title_label.setText(self.conversation.title if self.conversation else "New chat")
+        self.title_label.set_full_text(self.conversation.title if self.conversation else "New chat")
         self.system_button.setEnabled(self.conversation is not None)
         self.export_button.setEnabled(self.conversation is not None)
 

@@ -172,6 +172,8 @@ def test_an_error_is_shown_in_place_with_its_hint(aqt: AsyncQt, pane: ChatPane) 
     answer = pane.transcript.views[-1]
     assert "missing-model.gguf" in answer.error_text
     assert "Traceback" not in answer.error_text
+    # the footer no longer says it is writing
+    assert answer.footer.text() == "failed"
     (_, saved) = stored(aqt, pane)
     assert saved.status == "failed" and "missing-model.gguf" in saved.error
 
@@ -208,3 +210,18 @@ def test_citations_open_their_passage(aqt: AsyncQt, pane: ChatPane) -> None:
     pane.set_dark(True)
     aqt.until(lambda: len(pane.transcript.views) == 2 and pane.transcript.views[1].renderer.dark)
     assert pane.transcript.views[1].sources == tuple(passages)
+
+
+def test_a_long_title_is_cut_and_the_conversation_list_keeps_its_width(
+    aqt: AsyncQt, pane: ChatPane
+) -> None:
+    title = "When building Gri from source, how do I install it somewhere other than " * 3
+    conv = pane.engine.conversations.create(title.strip())
+    pane.refresh_conversations()
+    list_width = pane.conversation_list.width()
+    pane.open_conversation(conv.id)
+    aqt.until(lambda: pane.title_label.full_text() == title.strip())
+    aqt.until(lambda: pane.title_label.text().endswith("…"))
+    assert pane.title_label.toolTip() == title.strip()
+    # a QLabel would have asked for the whole title's width and squeezed the list
+    assert pane.conversation_list.width() >= list_width > 100
