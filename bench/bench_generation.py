@@ -3,7 +3,8 @@
 * ``llama-bench`` is built once from the llama.cpp sources vendored in the
   llama-cpp-python sdist of the installed version (``pip download --no-binary``),
   into ``~/.cache/lectern-bench`` (outside the repository), with
-  ``-DGGML_NATIVE=ON`` like the installed wheel. It runs on the starter GGUF
+  ``-DGGML_NATIVE=ON`` and the compiler flags of the installed wheel (none, or
+  no AMX where this CPU traps it: ``packaging/llama-cpp.sh --cflags``). It runs on the starter GGUF
   with ``-t <threads> -p 512 -n 128``.
 * Lectern's worker (the real process, pipe and token loop) runs on the same
   model with the same threads: decode tokens/s over 128 decoding steps of a
@@ -55,7 +56,15 @@ def llama_bench_binary() -> Path:
     """Path of ``llama-bench`` for the installed llama-cpp-python, building it if needed."""
     version = _llama_cpp_version()
     src = CACHE / f"llama_cpp_python-{version}" / "vendor" / "llama.cpp"
-    binary = src / "build" / "bin" / "llama-bench"
+    # built as the installed wheel was (packaging/llama-cpp.sh): a native build would
+    # die on this CPU where it traps AMX, and would not be the same code anyway
+    flags = subprocess.run(
+        ["bash", str(Path(__file__).resolve().parent.parent / "packaging" / "llama-cpp.sh"),
+         "--cflags"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    build = src / ("build-no-amx" if flags else "build")
+    binary = build / "bin" / "llama-bench"
     if binary.exists():
         return binary
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -72,16 +81,19 @@ def llama_bench_binary() -> Path:
             tar.extractall(CACHE, filter="data")
     _log("building llama-bench (a few minutes on 2 cores)…")
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+    env = dict(os.environ)
+    for var in ("CFLAGS", "CXXFLAGS"):
+        env[var] = f"{env.get(var, '')} {flags}".strip()
     subprocess.run(
-        ["cmake", "-S", str(src), "-B", str(src / "build"), *generator,
+        ["cmake", "-S", str(src), "-B", str(build), *generator,
          "-DCMAKE_BUILD_TYPE=Release", "-DGGML_NATIVE=ON", "-DBUILD_SHARED_LIBS=OFF",
          "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_TOOLS=ON",
          "-DLLAMA_BUILD_SERVER=OFF", "-DLLAMA_BUILD_APP=OFF", "-DLLAMA_BUILD_HTML=OFF",
          "-DLLAMA_CURL=OFF", "-DLLAMA_OPENSSL=OFF"],
-        check=True, stdout=subprocess.DEVNULL,
+        check=True, stdout=subprocess.DEVNULL, env=env,
     )  # fmt: skip
     subprocess.run(
-        ["cmake", "--build", str(src / "build"), "--target", "llama-bench", "-j2"],
+        ["cmake", "--build", str(build), "--target", "llama-bench", "-j2"],
         check=True,
         stdout=subprocess.DEVNULL,
     )

@@ -3,6 +3,7 @@
 #
 # Usage: llama-cpp.sh VENV_PYTHON VERSION
 #        llama-cpp.sh --probe        prints the build this machine gets: native or no-amx
+#        llama-cpp.sh --cflags       prints the compiler flags of that build (none: native)
 #
 # pip builds llama-cpp-python from source with -march=native. Some virtual machines
 # (Firecracker among them) report AMX in cpuid but trap its instructions: a native build
@@ -48,12 +49,14 @@ EOF
   [ "$rc" -ne 0 ]
 }
 
+NO_AMX_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 build="native"
-amx_traps && build="no-amx"
-if [ "${1:-}" = "--probe" ]; then
-  echo "$build"
-  exit 0
-fi
+flags=""
+amx_traps && build="no-amx" && flags="$NO_AMX_FLAGS"
+case "${1:-}" in
+  --probe) echo "$build"; exit 0 ;;
+  --cflags) echo "$flags"; exit 0 ;;
+esac
 PY="$1"
 VERSION="$2"
 VENV="$(cd "$(dirname "$PY")/.." && pwd)"
@@ -71,7 +74,6 @@ else
   wheels="${XDG_CACHE_HOME:-$HOME/.cache}/lectern/wheels/llama-cpp-python-$VERSION-no-amx-$key"
   if ! ls "$wheels"/llama_cpp_python-"$VERSION"-*.whl >/dev/null 2>&1; then
     mkdir -p "$wheels"
-    flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
     CFLAGS="${CFLAGS:-} $flags" CXXFLAGS="${CXXFLAGS:-} $flags" \
       "$PY" -m pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
       -w "$wheels" "llama-cpp-python==$VERSION"
