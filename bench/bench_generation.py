@@ -74,7 +74,7 @@ def llama_bench_binary() -> Path:
         subprocess.run(
             [sys.executable, "-m", "pip", "download", f"llama-cpp-python=={version}",
              "--no-deps", "--no-binary", ":all:", "-d", str(CACHE)],
-            check=True,
+            check=True, stdout=sys.stderr,  # stdout carries the benchmark's JSON
         )  # fmt: skip
     if not src.exists():
         with tarfile.open(sdist) as tar:
