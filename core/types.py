@@ -46,6 +46,11 @@ class GenerationStats:
     cached_tokens: int = 0  # prompt tokens reused from the previous turn's KV cache
     extra: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def model_ran(self) -> bool:
+        """False for an answer no model produced (the library did not cover the question)."""
+        return self.prompt_tokens > 0 or self.completion_tokens > 0
+
     def to_json(self) -> dict[str, float | int]:
         return {
             "ttft_s": self.ttft_s,

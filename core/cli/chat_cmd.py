@@ -88,11 +88,14 @@ async def _ask(args: argparse.Namespace) -> int:
                 for i, p in enumerate(sources, 1):
                     sys.stdout.write(f"[{i}] {p.file}, p. {p.page}\n")
             sys.stdout.flush()
-            progress(
-                f"{stats.prompt_tokens} prompt tokens ({stats.prefill_tps:.0f}/s), "
-                f"{stats.completion_tokens} answer tokens ({stats.decode_tps:.1f}/s), "
-                f"first token after {stats.ttft_s:.2f} s"
-            )
+            if stats.model_ran:
+                progress(
+                    f"{stats.prompt_tokens} prompt tokens ({stats.prefill_tps:.0f}/s), "
+                    f"{stats.completion_tokens} answer tokens ({stats.decode_tps:.1f}/s), "
+                    f"first token after {stats.ttft_s:.2f} s"
+                )
+            else:
+                progress("no model ran: nothing in the library was relevant enough")
         return 0
     finally:
         await engine.close()

@@ -141,6 +141,8 @@ def stats_summary(stats: GenerationStats | None) -> str:
     """One line for a front end: time to first token, prefill and decode speed."""
     if stats is None:
         return ""
+    if not stats.model_ran:
+        return "no model ran"
     parts = [f"first token {stats.ttft_s:.2f} s"]
     if stats.prefill_tps:
         parts.append(f"prompt {stats.prefill_tps:.0f} tok/s")

@@ -9,6 +9,7 @@ import pymupdf
 from core.engine import Engine
 from core.events import Done, Progress, Sources, Token
 from core.retrieval.grounding import NOT_COVERED_ANSWER
+from core.storage.recording import stats_summary
 from tests.conftest import SHARED_EVAL
 
 UBUNTU = SHARED_EVAL / "pdfs" / "ubuntu-packaging-guide.pdf"
@@ -114,8 +115,11 @@ async def test_ask_with_a_library_says_what_it_does_and_when_it_cannot_answer(
         Done(NOT_COVERED_ANSWER, no[-1].stats),
     ]
     assert loaded_after_refusal is None  # no model runs for a question the library cannot answer
+    # so no zero timings are shown for it
+    assert stats_summary(no[-1].stats) == "no model ran"
     assert yes[0] == searching
     sources = next(ev for ev in yes if isinstance(ev, Sources))
     assert sources.passages and sources.passages[0].page == 45
     assert isinstance(yes[-1], Done) and yes[-1].text
+    assert "tok/s" in stats_summary(yes[-1].stats)
     assert any(isinstance(ev, Token) for ev in yes)
