@@ -68,9 +68,13 @@ class CatalogView(QWidget):
             top.setToolTip(0, f"{e.description}\n{e.repo_id} · {e.licence}")
             for f in e.files:
                 label = f.quantization
+                fits = fit(f.size_bytes, parameters_b=e.parameters_b, quantization=f.quantization)
                 if f.quantization == e.recommended_quantization:
                     label += "  ★ recommended"
-                fits = fit(f.size_bytes, parameters_b=e.parameters_b, quantization=f.quantization)
+                    # the model's row shows its recommended file, so the list can be
+                    # scanned for what fits without opening every model
+                    top.setText(1, human_size(f.size_bytes))
+                    top.setText(2, fits)
                 child = QTreeWidgetItem([label, human_size(f.size_bytes), fits])
                 child.setData(0, ROLE, (e.repo_id, f.filename))
                 child.setToolTip(0, f"{e.repo_id}/{f.filename}")

@@ -68,6 +68,15 @@ def test_catalog_lists_files_with_size_quant_and_fit(
     assert first.files[0].filename in file_item.toolTip(0)
     assert file_item.text(1).endswith(("MB", "GB"))
     assert file_item.text(2)  # the planner's label, or "—" before the hardware is known
+    # the model's own row shows its recommended file's size and fit
+    recommended = next(
+        child(first_item, i)
+        for i, f in enumerate(first.files)
+        if f.quantization == first.recommended_quantization
+    )
+    assert "recommended" in recommended.text(0)
+    assert (first_item.text(1), first_item.text(2)) == (recommended.text(1), recommended.text(2))
+    assert first_item.text(1).endswith(("MB", "GB"))
     # choosing a file and pressing Download asks for exactly that file
     asked: list[tuple[str, str]] = []
     pane.catalog.download_requested.connect(lambda r, f: asked.append((r, f)))
