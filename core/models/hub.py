@@ -160,7 +160,7 @@ def translate_hub_error(
     if isinstance(exc, httpx2.HTTPError):
         return HubError(
             f"Cannot reach the Hugging Face Hub at {hub_endpoint()}: {_describe(exc)}",
-            hint="check the internet connection (and HF_ENDPOINT, if you use a mirror)",
+            hint="check the internet connection, and HF_ENDPOINT if you use a mirror",
         )
     return None
 
