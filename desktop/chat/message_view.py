@@ -75,7 +75,9 @@ class AutoHeightBrowser(QTextBrowser):
         # out the document to measure it is the expensive part
         if not self._fit_pending:
             self._fit_pending = True
-            QTimer.singleShot(0, self._apply_fit)
+            # with self as the context: a bubble deleted meanwhile (a conversation
+            # switched, the window closed) cancels the call instead of meeting it dead
+            QTimer.singleShot(0, self, self._apply_fit)
 
     def _apply_fit(self) -> None:
         self._fit_pending = False

@@ -59,7 +59,7 @@ class Transcript(QScrollArea):
         self._layout.insertWidget(self._layout.count() - 1, view)
         self.views.append(view)
         self._follow = True
-        QTimer.singleShot(0, self.scroll_to_end)
+        QTimer.singleShot(0, self, self.scroll_to_end)
         return view
 
     def remove_from(self, view: MessageView) -> None:

@@ -72,3 +72,17 @@ def test_stable_boundary_never_splits_a_code_fence() -> None:
     assert text[stable_boundary(text) :] == "Tail"
     assert stable_boundary("Intro\n\n```\ncode\n\nmore") == len("Intro\n\n")
     assert stable_boundary("no blank line yet") == 0
+
+
+def test_a_bubble_deleted_while_its_height_is_pending_is_left_alone(qtbot: QtBot) -> None:
+    import shiboken6
+
+    view = MessageView("assistant", "", MarkdownRenderer())
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.wait(10)
+    view.set_text("A line.\n\nAnother paragraph, long enough to wrap once or twice at least.")
+    assert view.body._fit_pending  # the height is measured on the next event-loop turn
+    shiboken6.delete(view)  # a conversation switched, the window closed
+    # pytest-qt fails the test on an exception raised in a Qt callback
+    qtbot.wait(20)
