@@ -66,22 +66,24 @@ if [ "$installed" = "$VERSION" ] && [ "$(cat "$MARKER" 2>/dev/null)" = "$build" 
   exit 0
 fi
 
+# replacing the other build (or another version) in place: its dependencies are there
+replace=""
+[ -n "$installed" ] && replace="--force-reinstall --no-deps"
 if [ "$build" = "native" ]; then
-  "$PY" -m pip install --quiet "llama-cpp-python==$VERSION"
+  # shellcheck disable=SC2086
+  "$PY" -m pip install --quiet $replace "llama-cpp-python==$VERSION"
 else
-  echo "llama-cpp: this CPU reports AMX but traps its instructions; building llama.cpp without AMX (about 4 minutes)"
   key="$(printf '%s' "${CMAKE_ARGS:-}" | cksum | cut -d' ' -f1)"
   wheels="${XDG_CACHE_HOME:-$HOME/.cache}/lectern/wheels/llama-cpp-python-$VERSION-no-amx-$key"
   if ! ls "$wheels"/llama_cpp_python-"$VERSION"-*.whl >/dev/null 2>&1; then
+    echo "llama-cpp: this CPU reports AMX but traps its instructions; building llama.cpp without AMX (about 4 minutes)"
     mkdir -p "$wheels"
     CFLAGS="${CFLAGS:-} $flags" CXXFLAGS="${CXXFLAGS:-} $flags" \
       "$PY" -m pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
       -w "$wheels" "llama-cpp-python==$VERSION"
   fi
   wheel="$(ls "$wheels"/llama_cpp_python-"$VERSION"-*.whl | head -n 1)"
-  if [ -n "$installed" ]; then
-    "$PY" -m pip install --quiet --force-reinstall --no-deps "$wheel"
-  fi
-  "$PY" -m pip install --quiet "$wheel"
+  # shellcheck disable=SC2086
+  "$PY" -m pip install --quiet $replace "$wheel"
 fi
 echo "$build" >"$MARKER"
