@@ -47,7 +47,13 @@ class SpeedMeasured(Event):
             pace = "about reading speed"
         else:
             pace = "slower than reading speed: answers will take a while"
-        return f"about {words:.0f} words a second ({self.decode_tps:.1f} tokens/s): {pace}"
+        if words < 0.5:
+            rate = "less than one word a second"
+        elif words < 1.5:
+            rate = "about one word a second"
+        else:
+            rate = f"about {words:.0f} words a second"
+        return f"{rate} ({self.decode_tps:.1f} tokens/s): {pace}"
 
 
 def measure_speed(
