@@ -2,7 +2,8 @@
 
 Its width is the layout's to give: a long file name or conversation title never
 widens the pane it sits in (a plain QLabel's minimum width is its whole text).
-The full text is the tooltip.
+With ``tooltip``, the full text is its tooltip (otherwise a parent's shows, such as a
+document row's path).
 """
 
 from __future__ import annotations
@@ -20,16 +21,19 @@ class ElidedLabel(QLabel):
         text: str = "",
         parent: QWidget | None = None,
         mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle,
+        tooltip: bool = False,
     ) -> None:
         super().__init__(parent)
         self._full = ""
         self._mode = mode
+        self._tooltip = tooltip
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.set_full_text(text)
 
     def set_full_text(self, text: str) -> None:
         self._full = text
-        self.setToolTip(text)
+        if self._tooltip:
+            self.setToolTip(text)
         self._elide()
 
     def full_text(self) -> str:

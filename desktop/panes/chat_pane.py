@@ -74,7 +74,7 @@ class ChatPane(QWidget):
 
         self.conversation_list = ConversationList()
         self.conversations = self.conversation_list.list
-        self.title_label = ElidedLabel("New chat", mode=Qt.TextElideMode.ElideRight)
+        self.title_label = ElidedLabel("New chat", mode=Qt.TextElideMode.ElideRight, tooltip=True)
         self.title_label.setAccessibleName("Conversation title")
         self.title_label.setStyleSheet("font-weight: 600; font-size: 14px;")
         self.system_button = QPushButton("System prompt…")

@@ -121,6 +121,8 @@ def test_drop_index_explain_failure_and_remove(
     row = pane.documents.rows[str(pdfs["corrupt"].resolve())][1]
     assert row.reason.isVisibleTo(row)
     assert row.reason.text() == bad.reason.replace(bad.path, bad.file)  # no long temp path
+    # hovering the name shows the row's full path (the label has no tooltip of its own)
+    assert row.toolTip() == bad.path and not row.name.toolTip()
     # live progress was shown on the way
     assert {"extracting", "embedding"} & {e.state for e in seen}
     assert shot.exists()
