@@ -86,3 +86,16 @@ def test_index_list_remove(tmp_path: Path, starter_embedder: Path) -> None:
     assert res.returncode == 1 and "No document" in res.stderr and "Traceback" not in res.stderr
     res = _lectern(data, "search", "anything", "--library", "nope")
     assert res.returncode == 1 and "no library named 'nope'" in res.stderr
+
+
+def test_ask_that_the_library_does_not_cover_says_no_model_ran(ubuntu_library: Path) -> None:
+    res = _lectern(
+        ubuntu_library, "ask", "What is the best temperature for baking sourdough bread?",
+        "--library", "eval",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "do not seem to cover" in res.stdout
+    # no zero timings for an answer no model wrote
+    assert res.stderr.strip().splitlines()[-1] == (
+        "no model ran: nothing in the library was relevant enough"
+    )
