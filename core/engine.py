@@ -255,6 +255,9 @@ class Engine:
 
         async def events() -> AsyncGenerator[Event, None]:
             passages: tuple[Passage, ...] = ()
+            if not question.strip():
+                yield Failed(UsageError("The question is empty."))
+                return
             if library is not None:
                 from core.retrieval.grounding import NOT_COVERED_ANSWER
 

@@ -35,3 +35,14 @@ def test_ask_json(chat_data_dir: Path, capsys: pytest.CaptureFixture[str]) -> No
         "decode_tps",
     }
     assert out["stats"]["prompt_tokens"] > 0 and out["stats"]["completion_tokens"] > 0
+
+
+def test_an_empty_question_is_refused_before_any_model_loads(
+    chat_data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # it was sent to the model as it was, which wrote a page of invented text
+    rc = main(["--data-dir", str(chat_data_dir), "ask", "  \n", "--no-library", "--json"])
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert captured.out == ""
+    assert captured.err.strip().splitlines() == ["lectern: error: The question is empty."]
