@@ -1,8 +1,10 @@
-"""The models pane: installed models, the catalog, Hub search and downloads.
+"""The models pane: installed models, the catalog, Hub search, files on disk and downloads.
 
 Installed models can be loaded, unloaded, configured (per-model settings) and
 deleted; the catalog and Hub tabs start downloads, which show in the list at
-the bottom of the pane and add the model to the Installed tab when done.
+the bottom of the pane and add the model to the Installed tab when done. The
+"On disk" tab adds a GGUF file the user picks, or one that LM Studio,
+GPT4All or huggingface_hub downloaded (found when the tab is first opened).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from desktop.models.catalog_view import CatalogView
 from desktop.models.downloads_view import DownloadsView
 from desktop.models.formatting import UNKNOWN_FIT, fit_label, human_size
 from desktop.models.hub_view import HubSearchView
+from desktop.models.local_view import LocalModelsView
 from desktop.models.settings_dialog import ModelSettingsDialog
 
 ROLE = Qt.ItemDataRole.UserRole
@@ -49,6 +52,7 @@ class ModelsPane(QWidget):
         self.engine = bridge.engine
         self.records: dict[str, ModelRecord] = {}
         self.loaded_id: str | None = None
+        self._select_after: str | None = None  # a model just added: select it when listed
 
         title = QLabel("<b>Models</b>")
         self.list = QListWidget()
@@ -76,11 +80,14 @@ class ModelsPane(QWidget):
 
         self.catalog = CatalogView()
         self.hub = HubSearchView(bridge, self.fit)
+        self.local = LocalModelsView(self.fit)
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Model sources")
         self.tabs.addTab(installed, "Installed")
         self.tabs.addTab(self.catalog, "Catalog")
         self.tabs.addTab(self.hub, "Search Hub")
+        self.tabs.addTab(self.local, "On disk")
+        self.tabs.setTabToolTip(3, "GGUF models already on this computer")
         self.downloads = DownloadsView(bridge)
         downloads_scroll = QScrollArea()
         downloads_scroll.setWidgetResizable(True)
@@ -105,6 +112,9 @@ class ModelsPane(QWidget):
         self.catalog.download_requested.connect(self.download)
         self.hub.download_requested.connect(self.download)
         self.downloads.model_installed.connect(lambda _rec: self.refresh())
+        self.local.import_requested.connect(self.import_file)
+        self.local.rescan_requested.connect(self.discover)
+        self.tabs.currentChanged.connect(self._on_tab)
         bridge.failed.connect(self._on_failed)
         bridge.finished.connect(self._on_finished)
         self._update_buttons()
@@ -127,6 +137,8 @@ class ModelsPane(QWidget):
         """Fit labels once the hardware is known."""
         self.catalog.set_entries(self.engine.catalog(), self.fit)
         self.set_models(list(self.records.values()))
+        if self.local.scanned:
+            self.discover()
 
     def fit(self, size_bytes: int, **details: object) -> str:
         return fit_label(self.engine, size_bytes, **details)
@@ -139,12 +151,13 @@ class ModelsPane(QWidget):
         self.records = {m.id: m for m in models}
         self.list.blockSignals(True)
         self.list.clear()
+        wanted, self._select_after = self._select_after or current, None
         for m in models:
             item = QListWidgetItem(self._label(m))
             item.setData(ROLE, m.id)
             item.setToolTip(m.path)
             self.list.addItem(item)
-            if m.id == current:
+            if m.id == wanted:
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
         self.placeholder.setVisible(not models)
@@ -219,6 +232,30 @@ class ModelsPane(QWidget):
 
         self.bridge.submit("model-unload", self.engine.unload_model(), on_done=done)
 
+    def _on_tab(self, index: int) -> None:
+        if self.tabs.widget(index) is self.local and not self.local.scanned:
+            self.local.rescan()
+
+    def discover(self) -> None:
+        """Look for models other apps downloaded (in the background)."""
+        self.bridge.submit(
+            "models-discover", self.engine.discover_local_models(), on_done=self.local.set_found
+        )
+
+    def import_file(self, path: str) -> None:
+        """Register a GGUF file where it is; a bad file is refused with its reason."""
+        self.local.message.setText("Checking the file…")
+
+        def added(rec: ModelRecord) -> None:
+            self._select_after = rec.id
+            self.local.show_added(rec.name)
+            self.status_message.emit(f"Added {rec.name}.")
+            self.refresh()
+            if self.local.scanned:
+                self.discover()  # mark it as added
+
+        self.bridge.submit("model-import", self.engine.import_model(path), on_done=added)
+
     def download(self, repo_id: str, filename: str) -> None:
         self.downloads.download(repo_id, filename)
         self.status_message.emit(f"Downloading {filename}…")
@@ -269,5 +306,9 @@ class ModelsPane(QWidget):
         if tag.startswith("model-") or tag == "list-models":
             message, hint = error_text(error)
             self.status_message.emit(f"{message} {hint}".strip())
+        if tag == "model-import":
+            self.local.show_error(*error_text(error))
+        elif tag == "models-discover":
+            self.local.status.setText(" ".join(error_text(error)))
         if tag == "model-load":
             self._update_buttons()

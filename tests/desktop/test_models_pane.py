@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
+from PySide6.QtWidgets import QFileDialog, QTreeWidget, QTreeWidgetItem
 from pytestqt.qtbot import QtBot
 
 from core.engine import Engine
@@ -201,3 +203,67 @@ def test_load_and_unload_the_starter_model(qtbot: QtBot, aqt: AsyncQt, chat_data
     assert loaded[-1] is None and engine.loaded_model is None
     assert "loaded" not in pane.list.item(0).text()  # type: ignore[union-attr]
     aqt.run(engine.close())
+
+
+def test_a_gguf_on_disk_is_added_and_a_bad_one_refused(
+    qtbot: QtBot,
+    aqt: AsyncQt,
+    data_dir: Path,
+    tmp_path: Path,
+    tiny_ggufs: dict[str, Path],
+    starter_gguf: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-hf-cache"))
+    lms = home / ".lmstudio" / "models" / "publisher" / "tiny-split-GGUF"
+    lms.mkdir(parents=True)
+    for n in (1, 2, 3):
+        shutil.copy(tiny_ggufs[f"part{n}"], lms)
+    gpt4all = home / ".local" / "share" / "nomic.ai" / "GPT4All"
+    gpt4all.mkdir(parents=True)
+    mine = gpt4all / "tiny-q4_0.gguf"
+    shutil.copy(tiny_ggufs["single"], mine)
+
+    engine = Engine(data_dir)
+    pane = make_pane(qtbot, engine)
+    local = pane.local
+    assert not local.scanned
+    pane.tabs.setCurrentWidget(local)  # opening the tab looks for models
+    aqt.until(lambda: local.scanned)
+    groups = {top(local.tree, i).text(0): top(local.tree, i) for i in range(2)}
+    assert set(groups) == {"LM Studio", "GPT4All"}
+    split = child(groups["LM Studio"], 0)
+    assert split.text(0) == "tiny-Q8_0-00001-of-00003.gguf"  # one row for three parts
+    assert "publisher/tiny-split-GGUF" in split.toolTip(0)
+    row = child(groups["GPT4All"], 0)
+    assert row.text(0) == mine.name and row.text(1).endswith("KB")
+    assert local.status.text() == "2 found, 2 not added yet."
+
+    # adding one registers it where it is and selects it in Installed
+    local.tree.setCurrentItem(groups["GPT4All"])
+    assert not local.add_button.isEnabled()  # an app's heading is not a model
+    local.tree.setCurrentItem(row)
+    local.add_button.click()
+    aqt.until(lambda: pane.current_record() is not None)
+    rec = pane.current_record()
+    assert rec is not None and rec.path == str(mine) and rec.source == "imported"
+    assert local.message.text() == f"Added {rec.name}. It is in Installed, ready to load."
+    aqt.until(lambda: local.status.text() == "2 found, 1 not added yet.")
+    row = child(top(local.tree, [top(local.tree, i).text(0) for i in range(2)].index("GPT4All")), 0)
+    assert (row.text(0), row.text(2)) == (mine.name, "added")
+    local.tree.setCurrentItem(row)
+    assert not local.add_button.isEnabled()
+    assert mine.exists() and [r.path for r in engine.registry.list()] == [str(mine)]
+
+    # a file picked in the dialog that is not a whole model: refused, nothing registered
+    bad = tmp_path / "half.gguf"
+    bad.write_bytes(starter_gguf.read_bytes()[:1_000_000])
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), ""))
+    local.browse_button.click()
+    aqt.until(lambda: "truncated" in local.message.text())
+    assert local.message.styleSheet()  # shown as an error
+    assert [r.path for r in engine.registry.list()] == [str(mine)]
+    assert pane.list.count() == 1
