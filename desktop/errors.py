@@ -17,6 +17,21 @@ def error_text(error: BaseException) -> tuple[str, str]:
     )
 
 
+def error_line(error: BaseException) -> str:
+    """The message and its hint as one line of sentences, for status bars and notices."""
+    message, hint = error_text(error)
+    return join_hint(message, hint)
+
+
+def join_hint(message: str, hint: str) -> str:
+    """``"Cannot open x (file is not a database). Move the file away."``."""
+    if not hint:
+        return message
+    stop = "" if message.endswith((".", "!", "?", ":")) else "."
+    end = "" if hint.endswith((".", "!", "?")) else "."
+    return f"{message}{stop} {hint[0].upper()}{hint[1:]}{end}"
+
+
 def show_error(parent: QWidget | None, error: BaseException, title: str = "Lectern") -> None:
     """A modal warning with the message and, below it, the hint."""
     message, hint = error_text(error)

@@ -18,7 +18,7 @@ from core.models.registry import ModelRecord
 from core.settings import load_ui_state, save_ui_state
 from core.storage.conversations import Conversation
 from desktop.bridge import EngineBridge
-from desktop.errors import error_text
+from desktop.errors import error_text, join_hint
 from desktop.models.settings_dialog import sampling_for
 from desktop.panes.chat_pane import ChatPane
 from desktop.panes.documents_pane import DocumentsPane
@@ -176,7 +176,7 @@ class MainWindow(QMainWindow):
         message, hint = error_text(error)
         if tag == "starter":
             self.models_pane.placeholder.setText(f"{message}\n{hint}")
-            self.status.showMessage(f"{message} {hint}".strip())
+            self.status.showMessage(join_hint(message, hint))
 
     # -- state -------------------------------------------------------------------
     def _restore_ui_state(self) -> None:

@@ -39,7 +39,7 @@ from core.hardware.detect import HardwareInfo
 from core.hardware.measure import SpeedMeasured
 from core.hardware.recommend import CatalogFit, catalog_fits, recommend
 from desktop.bridge import EngineBridge
-from desktop.errors import error_text
+from desktop.errors import error_line
 
 if TYPE_CHECKING:
     from desktop.wizard import FirstRunWizard
@@ -299,8 +299,7 @@ class RecommendPage(QWizardPage):
             self.progress.setValue(100)
             self.result.setText(f"{ev.model} writes {ev.in_words()}.")
         elif isinstance(ev, Failed):
-            message, hint = error_text(ev.error)
-            self.result.setText(f"The measurement failed: {message} {hint}".strip())
+            self.result.setText(f"The measurement failed: {error_line(ev.error)}")
 
     def _on_finished(self, tag: str) -> None:
         if tag != "wizard-measure":

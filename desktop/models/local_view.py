@@ -153,8 +153,7 @@ class LocalModelsView(QWidget):
         self.message.setStyleSheet("")
         self.message.setText(f"Added {name}. It is in Installed, ready to load.")
 
-    def show_error(self, message: str, hint: str = "") -> None:
+    def show_error(self, text: str) -> None:
         """Why the last add failed, under the button, in the colour of failed documents."""
-        text = message + (f" {hint[0].upper()}{hint[1:]}." if hint else "")
         self.message.setStyleSheet("color: #cf222e;")
         self.message.setText(text)

@@ -39,7 +39,7 @@ from desktop.chat.markdown import MarkdownRenderer
 from desktop.chat.message_view import MessageView
 from desktop.chat.transcript import Transcript
 from desktop.elided_label import ElidedLabel
-from desktop.errors import error_text
+from desktop.errors import error_line, error_text
 from desktop.theme import is_dark
 
 STATUS_NOTES = {"stopped": "stopped", "streaming": "interrupted", "failed": "failed"}
@@ -462,8 +462,7 @@ class ChatPane(QWidget):
             self._answer_view.set_status("")
             self._answer_view.set_stats(None, STATUS_NOTES["failed"])
         elif tag.startswith("chat"):
-            message, hint = error_text(error)
-            self.status_message.emit(f"{message} {hint}".strip())
+            self.status_message.emit(error_line(error))
 
     # -- showing conversations -------------------------------------------------
     def _add_view(self, role: Role, text: str, message_id: int | None = None) -> MessageView:

@@ -52,7 +52,7 @@ from desktop.documents.drops import DropForwarder, accepts, dropped_paths, is_in
 from desktop.documents.indexing_queue import IndexingQueue
 from desktop.documents.library_list import DEFAULT_LIBRARY, LibraryList
 from desktop.documents.watched_folders import WatchedFolders
-from desktop.errors import error_text
+from desktop.errors import error_line
 
 _DROP_STYLE = "#documentsPane[dropping='true'] { border: 2px dashed #1f6feb; }"
 
@@ -642,8 +642,7 @@ class DocumentsPane(QWidget):
         self.documents_changed.emit(library)
 
     def _on_error(self, library: str, error: BaseException) -> None:
-        message, hint = error_text(error)
-        self._say(html.escape(f"{library}: {message} {hint}".strip()), error=True)
+        self._say(html.escape(f"{library}: {error_line(error)}"), error=True)
         self._live = {k: v for k, v in self._live.items() if k[0] != library}
         self.refresh()
 
@@ -654,8 +653,7 @@ class DocumentsPane(QWidget):
         if tag.startswith("docs:warm-up:"):
             return  # the same problem shows up, with context, when the model is used
         if tag.startswith("docs:") and not tag.startswith("docs:index:"):
-            message, hint = error_text(error)
-            self._say(html.escape(f"{message} {hint}".strip()), error=True)
+            self._say(html.escape(error_line(error)), error=True)
             if tag.startswith("docs:remove:"):
                 self.refresh()
 

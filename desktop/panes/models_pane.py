@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from core.models.registry import ModelRecord
 from desktop.bridge import EngineBridge
-from desktop.errors import error_text
+from desktop.errors import error_line
 from desktop.models.catalog_view import CatalogView
 from desktop.models.downloads_view import DownloadsView
 from desktop.models.formatting import UNKNOWN_FIT, fit_label, human_size
@@ -304,11 +304,10 @@ class ModelsPane(QWidget):
 
     def _on_failed(self, tag: str, error: BaseException) -> None:
         if tag.startswith("model-") or tag == "list-models":
-            message, hint = error_text(error)
-            self.status_message.emit(f"{message} {hint}".strip())
+            self.status_message.emit(error_line(error))
         if tag == "model-import":
-            self.local.show_error(*error_text(error))
+            self.local.show_error(error_line(error))
         elif tag == "models-discover":
-            self.local.status.setText(" ".join(error_text(error)))
+            self.local.status.setText(error_line(error))
         if tag == "model-load":
             self._update_buttons()
