@@ -116,7 +116,13 @@ class MainWindow(QMainWindow):
         open_citation = getattr(dp, "open_citation", None)
         if open_citation is not None:
             cp.citation_activated.connect(open_citation)
+        dp.models_dropped.connect(self._add_models)
         self.bridge.failed.connect(self._on_failed)
+
+    def _add_models(self, paths: list[str]) -> None:
+        """GGUF files dropped on the window: added to the models, shown in Installed."""
+        for path in paths:
+            self.models_pane.import_file(path, reveal=True)
 
     def start(self) -> None:
         """Background start-up work, after the window is on screen."""

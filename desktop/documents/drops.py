@@ -1,4 +1,5 @@
-"""Dropped files and folders: which of them Lectern can index, and drops onto the whole window."""
+"""Dropped files and folders: which of them Lectern can index or add as a model, and drops
+onto the whole window."""
 
 from __future__ import annotations
 
@@ -21,13 +22,19 @@ def is_indexable(path: Path) -> bool:
     return path.is_dir() or path.suffix.lower() == ".pdf"
 
 
+def is_model_file(path: Path) -> bool:
+    """A file named ``*.gguf``: dropped, it is added to the models, not indexed."""
+    return path.suffix.lower() == ".gguf" and not path.is_dir()
+
+
 def accepts(mime: QMimeData) -> bool:
-    """Whether a drag carries at least one PDF or folder."""
-    return any(is_indexable(p) for p in dropped_paths(mime))
+    """Whether a drag carries at least one PDF, folder or GGUF model."""
+    return any(is_indexable(p) or is_model_file(p) for p in dropped_paths(mime))
 
 
 class DropForwarder(QObject):
-    """Event filter that lets a whole window take PDF drops and hands them to ``on_drop``.
+    """Event filter that lets a whole window take PDF (and GGUF) drops and hands them to
+    ``on_drop``.
 
     Installed on the main window (``DocumentsPane.accept_drops_on``) so a user
     can drop anywhere, not only on the documents pane. ``on_hover(True/False)``

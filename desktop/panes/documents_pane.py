@@ -48,7 +48,13 @@ from core.types import Passage
 from desktop.bridge import EngineBridge
 from desktop.documents.document_list import DocumentList
 from desktop.documents.document_row import BUSY_STATES, RowState
-from desktop.documents.drops import DropForwarder, accepts, dropped_paths, is_indexable
+from desktop.documents.drops import (
+    DropForwarder,
+    accepts,
+    dropped_paths,
+    is_indexable,
+    is_model_file,
+)
 from desktop.documents.indexing_queue import IndexingQueue
 from desktop.documents.library_list import DEFAULT_LIBRARY, LibraryList
 from desktop.documents.watched_folders import WatchedFolders
@@ -71,6 +77,7 @@ class DocumentsPane(QWidget):
 
     active_libraries_changed = Signal(list)  # list[str]: libraries the conversation searches
     documents_changed = Signal(str)  # library whose documents changed (indexed, removed)
+    models_dropped = Signal(list)  # list[str]: GGUF files dropped with (or instead of) PDFs
 
     def __init__(
         self, bridge: EngineBridge, parent: QWidget | None = None, watch_interval_s: float = 3.0
@@ -418,8 +425,16 @@ class DocumentsPane(QWidget):
         return accepts(mime)
 
     def handle_drop(self, mime: QMimeData) -> bool:
-        """Index what was dropped into the shown library; False when nothing was usable."""
-        return self.add_paths(list(dropped_paths(mime))) > 0
+        """Index what was dropped into the shown library; GGUF files go to ``models_dropped``.
+
+        False when nothing was usable.
+        """
+        paths = dropped_paths(mime)
+        models = [str(p) for p in paths if is_model_file(p)]
+        if models:
+            self.models_dropped.emit(models)
+        rest = [p for p in paths if not is_model_file(p)]
+        return bool(models) or (bool(rest) and self.add_paths(list(rest)) > 0)
 
     def accept_drops_on(self, widget: QWidget) -> None:
         """Let PDFs dropped anywhere on ``widget`` (the main window) come to this pane."""

@@ -53,6 +53,7 @@ class ModelsPane(QWidget):
         self.records: dict[str, ModelRecord] = {}
         self.loaded_id: str | None = None
         self._select_after: str | None = None  # a model just added: select it when listed
+        self._reveal = False  # the last add came from a drop: show its outcome
 
         title = QLabel("<b>Models</b>")
         self.list = QListWidget()
@@ -242,11 +243,18 @@ class ModelsPane(QWidget):
             "models-discover", self.engine.discover_local_models(), on_done=self.local.set_found
         )
 
-    def import_file(self, path: str) -> None:
-        """Register a GGUF file where it is; a bad file is refused with its reason."""
+    def import_file(self, path: str, reveal: bool = False) -> None:
+        """Register a GGUF file where it is; a bad file is refused with its reason.
+
+        With ``reveal`` (a file dropped on the window) the tab that tells what
+        happened comes to the front: Installed, or On disk with the reason.
+        """
         self.local.message.setText("Checking the file…")
+        self._reveal = reveal
 
         def added(rec: ModelRecord) -> None:
+            if reveal:
+                self.tabs.setCurrentIndex(0)
             self._select_after = rec.id
             self.local.show_added(rec.name)
             self.status_message.emit(f"Added {rec.name}.")
@@ -307,6 +315,8 @@ class ModelsPane(QWidget):
             self.status_message.emit(error_line(error))
         if tag == "model-import":
             self.local.show_error(error_line(error))
+            if self._reveal:
+                self.tabs.setCurrentWidget(self.local)
         elif tag == "models-discover":
             self.local.status.setText(error_line(error))
         if tag == "model-load":

@@ -80,3 +80,32 @@ def test_controls_have_accessible_names_and_shortcuts(
     qtbot.waitActive(window)
     next(a for a in window.actions() if a.shortcut().toString() == "Ctrl+F").trigger()
     qtbot.waitUntil(window.chat_pane.conversation_list.search.hasFocus, timeout=3000)
+
+
+def test_a_gguf_dropped_on_the_window_is_added_as_a_model(
+    qtbot: QtBot, aqt: AsyncQt, data_dir: Path, tmp_path: Path, starter_gguf: Path
+) -> None:
+    from PySide6.QtCore import QPointF
+
+    from tests.desktop.test_documents_pane import drop
+
+    window = MainWindow(EngineBridge(Engine(data_dir)))
+    qtbot.addWidget(window)
+    window.resize(1200, 700)
+    window.show()
+    models = window.models_pane
+    models.tabs.setCurrentIndex(1)
+    # a truncated model dropped on the chat side: refused, and the reason is shown
+    half = tmp_path / "half.gguf"
+    half.write_bytes(starter_gguf.read_bytes()[:1_000_000])
+    assert drop(window, [half], QPointF(window.width() - 60, 80))
+    aqt.until(lambda: "truncated" in models.local.message.text())
+    assert models.tabs.currentWidget() is models.local
+    assert models.engine.registry.list() == []
+    # a whole one: registered where it is and selected in Installed; nothing is indexed
+    assert drop(window, [starter_gguf], QPointF(window.width() - 60, 80))
+    aqt.until(lambda: models.current_record() is not None)
+    rec = models.current_record()
+    assert rec is not None and rec.path == str(starter_gguf) and rec.source == "imported"
+    assert models.tabs.currentIndex() == 0
+    assert window.documents_pane.queue.busy() is False
