@@ -32,6 +32,13 @@ from core.priority import lower_this_process
 _MIN_PAGE_CHARS = 20
 # A document is "scanned" when more than this share of its pages has no text.
 _SCANNED_SHARE = 0.5
+# Pages are rendered at this resolution for Tesseract (it reads small print best at 300 dpi;
+# 72, PyMuPDF's default, misread one word in ten of a test page)
+_OCR_DPI = 300
+# Each page read by OCR adds this much to a document's time limit (about 5 s a dense page
+# on 2 cores): a long scanned book must not hit the limit meant for hanging files
+OCR_SECONDS_PER_PAGE = 30.0
+
 _PROGRESS_EVERY_S = 0.25
 
 # Test hook: a worker given a file whose name contains this string hangs, so tests
@@ -77,12 +84,17 @@ def _visible_chars(text: str) -> int:
 
 
 def extract_in_process(
-    path: str, progress: Callable[[int, int], None] | None = None, ocr: bool | None = None
+    path: str,
+    progress: Callable[[int, int], None] | None = None,
+    ocr: bool | None = None,
+    ocr_progress: Callable[[int, int], None] | None = None,
 ) -> ExtractedDocument:
     """Extract ``path`` in the calling process (the worker calls this; tests may too).
 
-    Raises :class:`ExtractionError` with a user-facing reason for files that
-    cannot be indexed.
+    ``progress(pages read, pages)``; when most pages have no text layer and OCR
+    is on, ``ocr_progress(pages read by OCR, pages to read)`` after each page
+    (``progress`` when not given). Raises :class:`ExtractionError` with a
+    user-facing reason for files that cannot be indexed.
     """
     import pymupdf
 
@@ -135,17 +147,23 @@ def extract_in_process(
                 raise ExtractionError(
                     "no text layer (scanned?); install Tesseract to have it read by OCR"
                 )
+            report = ocr_progress or progress
+            if report is not None:
+                report(0, len(empty))  # before the first page: OCR is slow, say so now
             for count, i in enumerate(empty, 1):
                 try:
-                    tp = doc[i].get_textpage_ocr(full=True)
-                    pages[i] = doc[i].get_text(textpage=tp)
+                    # one Page object for both calls: the text page holds only a weak
+                    # reference to the page it was made from
+                    page = doc[i]
+                    tp = page.get_textpage_ocr(full=True, dpi=_OCR_DPI)
+                    pages[i] = page.get_text(textpage=tp)
                     ocr_pages += 1
                 except Exception as exc:
                     raise ExtractionError(
                         f"no text layer (scanned?) and OCR failed: {exc}"
                     ) from exc
-                if progress is not None:
-                    progress(count, len(empty))
+                if report is not None:
+                    report(count, len(empty))
             if sum(1 for t in pages if _visible_chars(t) >= _MIN_PAGE_CHARS) == 0:
                 raise ExtractionError("no text layer (scanned?) and OCR found no text")
         toc = []
@@ -174,6 +192,9 @@ def _worker_main(conn: Connection) -> None:
             os._exit(0)
         conn.send(("progress", done, total))
 
+    def ocr_progress(done: int, total: int) -> None:
+        conn.send(("ocr", done, total))
+
     while True:
         try:
             msg = conn.recv()
@@ -183,7 +204,7 @@ def _worker_main(conn: Connection) -> None:
             return
         path, ocr = msg
         try:
-            conn.send(("done", extract_in_process(path, progress, ocr)))
+            conn.send(("done", extract_in_process(path, progress, ocr, ocr_progress)))
         except ExtractionError as exc:
             conn.send(("failed", exc.reason))
         except Exception as exc:  # noqa: BLE001 - any library error fails just this document
@@ -193,8 +214,9 @@ def _worker_main(conn: Connection) -> None:
 class Extractor:
     """Runs :func:`extract_in_process` in a killable worker process.
 
-    ``timeout_s`` bounds one document; ``stall_s`` bounds the time between two
-    progress reports (a hang inside one page). Thread-safe: calls are serialised.
+    ``timeout_s`` bounds one document, plus :data:`OCR_SECONDS_PER_PAGE` for each
+    page read by OCR; ``stall_s`` bounds the time between two progress reports
+    (a hang inside one page). Thread-safe: calls are serialised.
     """
 
     def __init__(
@@ -243,12 +265,13 @@ class Extractor:
             conn.send((str(path), self.ocr))
             fault_point("extracting")
             start = last = time.monotonic()
+            limit = self.timeout_s
             while True:
                 now = time.monotonic()
                 if cancel is not None and cancel.is_set():
                     self._kill()
                     raise ExtractionError("cancelled")
-                if now - start > self.timeout_s or now - last > self.stall_s:
+                if now - start > limit or now - last > self.stall_s:
                     self._kill()
                     raise ExtractionError(
                         f"extraction timed out after {now - start:.0f} s (the PDF may be damaged)"
@@ -262,7 +285,9 @@ class Extractor:
                 if msg is None:
                     continue
                 last = time.monotonic()
-                if msg[0] == "progress":
+                if msg[0] in ("progress", "ocr"):
+                    if msg[0] == "ocr":
+                        limit = self.timeout_s + int(msg[2]) * OCR_SECONDS_PER_PAGE
                     if progress is not None:
                         progress(int(msg[1]), int(msg[2]))
                 elif msg[0] == "done":

@@ -62,6 +62,20 @@ def image_only_pdf(path: Path, pages: int = 2) -> Path:
     return path
 
 
+def scanned_pdf(path: Path, pages: Sequence[str]) -> Path:
+    """A scan of a text PDF: each page is a 200-dpi greyscale picture of its text, with no
+    text layer (what a document scanner produces)."""
+    source = text_pdf(path.with_name(path.stem + "-source.pdf"), pages)
+    with pymupdf.open(source) as src, pymupdf.open() as out:
+        for page in src:
+            pix = page.get_pixmap(dpi=200, colorspace=pymupdf.csGRAY)
+            scan = out.new_page(width=page.rect.width, height=page.rect.height)
+            scan.insert_image(scan.rect, pixmap=pix)
+        out.save(path)
+    source.unlink()
+    return path
+
+
 def truncated_pdf(path: Path, source: Path, keep: float = 0.4) -> Path:
     data = source.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])

@@ -24,6 +24,7 @@ from tests.core.documents.pdfs import (
     encrypted_pdf,
     image_only_pdf,
     random_bytes_pdf,
+    scanned_pdf,
     text_pdf,
     truncated_pdf,
 )
@@ -105,13 +106,46 @@ def test_truncated_pdf_fails_or_keeps_what_is_readable(
         assert 0 < len(doc.pages) <= 51
 
 
-def test_image_only_pdf_is_reported_as_scanned(extractor: Extractor, tmp_path: Path) -> None:
-    path = image_only_pdf(tmp_path / "scan.pdf")
-    if tesseract_available():
-        pytest.skip("Tesseract is installed here: such a file would be OCRed")
+def test_image_only_pdf_is_reported_as_scanned(tmp_path: Path) -> None:
+    path = scanned_pdf(tmp_path / "scan.pdf", FACTS[:2])
+    # without Tesseract (as on a machine that lacks it)
     with pytest.raises(ExtractionError) as err:
-        extractor.extract(path)
-    assert "no text layer (scanned?)" in err.value.reason
+        extract_in_process(str(path), ocr=False)
+    assert err.value.reason == (
+        "no text layer (scanned?); install Tesseract to have it read by OCR"
+    )
+    # pictures with no words in them: OCR finds nothing
+    blank = image_only_pdf(tmp_path / "blank.pdf")
+    with pytest.raises(ExtractionError) as err:
+        extract_in_process(str(blank), ocr=True)
+    assert err.value.reason == "no text layer (scanned?) and OCR found no text"
+
+
+def test_a_scanned_pdf_is_read_by_ocr(tmp_path: Path) -> None:
+    # make setup installs Tesseract (tesseract-ocr) where apt-get can
+    assert tesseract_available(), (
+        "Tesseract is missing: make setup installs tesseract-ocr with apt-get (elsewhere: "
+        "brew install tesseract, or the installer from github.com/UB-Mannheim/tesseract)"
+    )
+    pages = [*FACTS, *FACTS]  # six pages
+    path = scanned_pdf(tmp_path / "scan.pdf", pages)
+    # every page read by OCR, one at a time; the worker's time limit grows with them:
+    # 0.5 s is far less than six pages of OCR take, and it used to end the document
+    seen: list[tuple[int, int]] = []
+    ex = Extractor(timeout_s=60, stall_s=60)
+    try:
+        ex.extract(text_pdf(tmp_path / "warm.pdf", FACTS[:1]))  # the worker is up
+        ex.timeout_s = 0.5
+        doc = ex.extract(path, lambda done, total: seen.append((done, total)))
+    finally:
+        ex.close()
+    assert doc.ocr_pages == 6
+    ocr_run = [(n, 6) for n in range(7)]  # 0 of 6 as OCR starts, then page by page
+    start = seen.index((0, 6))
+    assert seen[start : start + 7] == ocr_run
+    words = lambda text: " ".join(text.split())  # noqa: E731 - OCR breaks lines its own way
+    for page, fact in zip(doc.pages, pages, strict=True):
+        assert words(fact) in words(page)
 
 
 def test_in_process_extraction_matches(tmp_path: Path) -> None:

@@ -89,7 +89,9 @@ async def test_a_batch_of_bad_files_each_gets_its_status_and_the_rest_index(
     assert counts["contents"] == len({d.sha256 for d in docs.values() if d.state == "ready"})
 
     hits = await engine.search("How long does the Zorblax calibration run?", "bad", k=3)
-    assert hits[0].file in ("good.pdf", "copy of good.pdf") and hits[0].page == 1
+    # MuPDF may repair the truncated copy's first page (its other pages are then OCRed)
+    same_page = {"good.pdf", "copy of good.pdf"} | ({"truncated.pdf"} & indexed)
+    assert hits[0].file in same_page and hits[0].page == 1
     assert "seventeen minutes" in hits[0].text
     hits = await engine.search("Kühlwasser Zentrifuge Montag", "bad", k=3)
     assert hits[0].file == LONG_NAME
