@@ -88,7 +88,7 @@ class _Reporter:
         if ev.state == "failed":
             detail = f": {ev.reason}"
         elif ev.total:
-            detail = f" {ev.done}/{ev.total}"
+            detail = f" {ev.done}/{ev.total}" + (" pages by OCR" if ev.ocr else "")
         progress(f"{ev.file}: {ev.state}{detail}")
 
 

@@ -23,6 +23,7 @@ class DocumentStatus(Event):
     chunks: int = 0
     done: int = 0
     total: int = 0
+    ocr: bool = False  # done/total count pages read by OCR (a scanned document)
 
 
 @dataclass(frozen=True)

@@ -258,8 +258,13 @@ class Extractor:
         path: str | Path,
         progress: Callable[[int, int], None] | None = None,
         cancel: threading.Event | None = None,
+        ocr_progress: Callable[[int, int], None] | None = None,
     ) -> ExtractedDocument:
-        """Extract one PDF; raises :class:`ExtractionError` (also on timeout or worker crash)."""
+        """Extract one PDF; raises :class:`ExtractionError` (also on timeout or worker crash).
+
+        ``progress(pages read, pages)``; pages read by OCR are counted by
+        ``ocr_progress`` (``progress`` when not given).
+        """
         with self._lock:
             conn = self._ensure_worker()
             conn.send((str(path), self.ocr))
@@ -286,10 +291,12 @@ class Extractor:
                     continue
                 last = time.monotonic()
                 if msg[0] in ("progress", "ocr"):
+                    report = progress
                     if msg[0] == "ocr":
                         limit = self.timeout_s + int(msg[2]) * OCR_SECONDS_PER_PAGE
-                    if progress is not None:
-                        progress(int(msg[1]), int(msg[2]))
+                        report = ocr_progress or progress
+                    if report is not None:
+                        report(int(msg[1]), int(msg[2]))
                 elif msg[0] == "done":
                     result: ExtractedDocument = msg[1]
                     return result

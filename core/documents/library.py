@@ -299,6 +299,9 @@ class Indexer:
                 p,
                 lambda done, total: self._status(path, "extracting", done=done, total=total),
                 self.cancel,
+                lambda done, total: self._status(
+                    path, "extracting", done=done, total=total, ocr=True
+                ),
             )
         except ExtractionError as exc:
             if self.cancel.is_set():

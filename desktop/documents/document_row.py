@@ -35,6 +35,7 @@ class RowState:
     chunks: int = 0
     done: int = 0
     total: int = 0
+    ocr: bool = False  # done/total count pages read by OCR
 
 
 def _count(n: int, word: str) -> str:
@@ -95,7 +96,8 @@ class DocumentRow(QWidget):
         if state.chunks:
             parts.append(_count(state.chunks, "chunk"))
         if state.state == "extracting" and state.total:
-            parts.append(f"reading page {state.done} of {state.total}")
+            by = " by OCR (scanned)" if state.ocr else ""
+            parts.append(f"reading page {state.done} of {state.total}{by}")
         elif state.state == "embedding" and state.total:
             parts.append(f"{state.done} of {state.total} chunks embedded")
         elif state.state == "queued":

@@ -608,6 +608,7 @@ class DocumentsPane(QWidget):
             chunks=ev.chunks or (shown.chunks if shown else 0),
             done=ev.done,
             total=ev.total,
+            ocr=ev.ocr,
         )
         if state.state in BUSY_STATES:
             self._live[key] = state

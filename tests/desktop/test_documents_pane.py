@@ -201,3 +201,17 @@ def test_libraries_create_rename_tick_and_delete(pane: DocumentsPane, aqt: Async
     pane.delete_library("articles")
     aqt.until(lambda: "articles" not in pane.libraries.names())
     assert pane.current_library() == "default"
+
+
+def test_a_row_says_what_is_being_read(qtbot: QtBot) -> None:
+    from desktop.documents.document_row import DocumentRow, RowState
+
+    reading = RowState("/x/a.pdf", "a.pdf", "extracting", done=3, total=40)
+    row = DocumentRow(reading)
+    qtbot.addWidget(row)
+    assert row.details.full_text() == "reading page 3 of 40"
+    scanned = RowState("/x/b.pdf", "b.pdf", "extracting", done=2, total=9, ocr=True)
+    row = DocumentRow(scanned)
+    qtbot.addWidget(row)
+    assert row.details.full_text() == "reading page 2 of 9 by OCR (scanned)"
+    assert row.badge.text() == "Reading" and row.progress.maximum() == 9

@@ -20,6 +20,7 @@ from tests.core.documents.pdfs import (
     image_only_pdf,
     many_pages_pdf,
     random_bytes_pdf,
+    scanned_pdf,
     text_pdf,
     truncated_pdf,
 )
@@ -32,6 +33,17 @@ def engine(tmp_path: Path, starter_embedder: Path, docs_embedder: object) -> Ite
     eng = Engine(docs_data_dir_with_embedder(tmp_path / "data", starter_embedder))
     yield eng
     eng.documents.close()  # the extraction worker and the open stores
+
+
+async def test_a_scanned_pdf_is_read_by_ocr_and_found(engine: Engine, tmp_path: Path) -> None:
+    scan = scanned_pdf(tmp_path / "scan.pdf", FACTS)
+    statuses, summary = await collect_index(engine, [scan], "scans")
+    assert summary.indexed == [str(scan)]
+    ocr = [(ev.done, ev.total) for ev in statuses if ev.ocr]
+    assert ocr[0] == (0, 3) and ocr[-1] == (3, 3)  # each page read by OCR, counted as such
+    hits = await engine.search("Which cleaner must never be used on a quindle valve?", "scans")
+    assert (hits[0].file, hits[0].page) == ("scan.pdf", 2)
+    assert "Never use bleach on a quindle valve" in " ".join(hits[0].text.split())
 
 
 def _counts_agree(store: LibraryStore) -> dict[str, int]:
