@@ -8,6 +8,7 @@ large document never queues up stale pages.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from pathlib import Path
 
@@ -34,10 +35,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.documents.extraction import tesseract_available
 from core.executors import run_blocking
 from core.types import Passage
 from desktop.bridge import EngineBridge
-from desktop.documents.page_render import Rect, RenderedPage, render_page
+from desktop.documents.page_render import Rect, RenderedPage, ocr_passage_rects, render_page
 from desktop.errors import error_text
 
 HIGHLIGHT = QColor(255, 214, 10, 150)  # marker yellow
@@ -270,14 +272,41 @@ class PageViewer(QWidget):
         message, _hint = error_text(error)
         if isinstance(error, OSError | RuntimeError | ValueError):
             message = f"Cannot show {Path(self.path).name}: {error}"
-        self.status.setText(message)
-        self.status.show()
+        self._say(message, error=True)
         self.render_failed.emit(message)
+
+    def _say(self, text: str, error: bool) -> None:
+        """A line above the page: an error in red, a note in grey."""
+        self.status.setStyleSheet("color: #a00;" if error else "color: palette(placeholder-text);")
+        self.status.setText(text)
+        self.status.show()
+
+    def _find_by_ocr(self, request: int, page: RenderedPage) -> None:
+        """A passage on a scanned page: read the page by OCR (seconds), then highlight."""
+        p = self.passage
+        if p is None or not tesseract_available():
+            return
+        self._say("Finding the passage on this scanned page (OCR)…", error=False)
+        coro = run_blocking(
+            "viewer", ocr_passage_rects, self.path, page.page, p.text, p.char_start, p.char_end
+        )
+
+        def found(rects: list[Rect]) -> None:
+            if request != self._request:
+                return  # the reader moved on
+            self.status.hide()
+            if rects:
+                shown = dataclasses.replace(page, highlights_pt=rects, scanned=False)
+                self._show(request, shown)
+
+        self.bridge.submit(f"{self._tag}:{request}", coro, on_done=found)
 
     def _show(self, request: int, page: RenderedPage) -> None:
         if request != self._request:
             return  # a newer page was asked for meanwhile
         self.status.hide()
+        if page.scanned:
+            self._find_by_ocr(request, page)
         dpr = self.devicePixelRatioF()
         self._last_zoom = page.zoom / dpr
         image = QImage(

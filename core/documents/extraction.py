@@ -29,12 +29,12 @@ from core.documents.faults import fault_point
 from core.priority import lower_this_process
 
 # A page with fewer non-blank characters than this counts as having no text.
-_MIN_PAGE_CHARS = 20
+MIN_PAGE_CHARS = 20
 # A document is "scanned" when more than this share of its pages has no text.
 _SCANNED_SHARE = 0.5
 # Pages are rendered at this resolution for Tesseract (it reads small print best at 300 dpi;
 # 72, PyMuPDF's default, misread one word in ten of a test page)
-_OCR_DPI = 300
+OCR_DPI = 300
 # Each page read by OCR adds this much to a document's time limit (about 5 s a dense page
 # on 2 cores): a long scanned book must not hit the limit meant for hanging files
 OCR_SECONDS_PER_PAGE = 30.0
@@ -79,7 +79,7 @@ def tesseract_available() -> bool:
     return shutil.which("tesseract") is not None or bool(os.environ.get("TESSDATA_PREFIX"))
 
 
-def _visible_chars(text: str) -> int:
+def visible_chars(text: str) -> int:
     return sum(1 for c in text if not c.isspace())
 
 
@@ -139,7 +139,7 @@ def extract_in_process(
                 last = now
         if unreadable == n:
             raise ExtractionError("damaged PDF (no page could be read)")
-        empty = [i for i, t in enumerate(pages) if _visible_chars(t) < _MIN_PAGE_CHARS]
+        empty = [i for i, t in enumerate(pages) if visible_chars(t) < MIN_PAGE_CHARS]
         ocr_pages = 0
         if len(empty) > _SCANNED_SHARE * n:
             use_ocr = tesseract_available() if ocr is None else ocr
@@ -155,7 +155,7 @@ def extract_in_process(
                     # one Page object for both calls: the text page holds only a weak
                     # reference to the page it was made from
                     page = doc[i]
-                    tp = page.get_textpage_ocr(full=True, dpi=_OCR_DPI)
+                    tp = page.get_textpage_ocr(full=True, dpi=OCR_DPI)
                     pages[i] = page.get_text(textpage=tp)
                     ocr_pages += 1
                 except Exception as exc:
@@ -164,7 +164,7 @@ def extract_in_process(
                     ) from exc
                 if report is not None:
                     report(count, len(empty))
-            if sum(1 for t in pages if _visible_chars(t) >= _MIN_PAGE_CHARS) == 0:
+            if sum(1 for t in pages if visible_chars(t) >= MIN_PAGE_CHARS) == 0:
                 raise ExtractionError("no text layer (scanned?) and OCR found no text")
         toc = []
         try:

@@ -8,7 +8,9 @@ Passages carry character offsets into the page's extracted text
 located in that same text in order, so the offsets map to word rectangles
 without any fuzzy matching. When the offsets do not fit the page (a document
 changed after it was indexed, or an index written by another version), the
-passage's own words are looked for on the page instead.
+passage's own words are looked for on the page instead. On a scanned page
+(no text layer) indexing read the text by OCR; :func:`ocr_passage_rects`
+reads it again the same way, so the offsets hold there too.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import sys
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+
+from core.documents.extraction import MIN_PAGE_CHARS, OCR_DPI, visible_chars
 
 if TYPE_CHECKING:
     import pymupdf
@@ -56,6 +60,8 @@ class RenderedPage:
     samples: bytes
     page_width_pt: float
     highlights_pt: list[Rect] = field(default_factory=list)
+    # a passage was asked for on a page without a text layer (a scan): only OCR finds it
+    scanned: bool = False
 
     @property
     def highlights_px(self) -> list[Rect]:
@@ -116,8 +122,10 @@ def render_page(
     zoom = max(0.2, min(zoom, 8.0))
     pix = pg.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
     rects: list[Rect] = []
+    scanned = False
     if passage_text or char_end > char_start:
         rects = passage_rects(pg, passage_text, char_start, char_end)
+        scanned = not rects and not has_text_layer(pg)
     # page coordinates start at the page's top-left corner; pixmaps too
     ox, oy = pg.rect.x0, pg.rect.y0
     return RenderedPage(
@@ -131,18 +139,42 @@ def render_page(
         samples=bytes(pix.samples),
         page_width_pt=pg.rect.width,
         highlights_pt=[(x0 - ox, y0 - oy, x1 - ox, y1 - oy) for x0, y0, x1, y1 in rects],
+        scanned=scanned,
     )
+
+
+def has_text_layer(page: pymupdf.Page) -> bool:
+    """Whether the page has text of its own (as extraction counts it)."""
+    return visible_chars(page.get_text()) >= MIN_PAGE_CHARS
+
+
+def ocr_passage_rects(
+    path: str, page: int, passage_text: str, char_start: int = 0, char_end: int = 0
+) -> list[Rect]:
+    """The passage's rectangles on a scanned page, found by OCR (seconds; blocking).
+
+    The page is read as indexing read it (same resolution), so the passage's
+    character offsets point into the same text.
+    """
+    doc = _open(path)
+    pg = doc[max(1, min(page, doc.page_count)) - 1]
+    textpage = pg.get_textpage_ocr(full=True, dpi=OCR_DPI)
+    rects = passage_rects(pg, passage_text, char_start, char_end, textpage)
+    ox, oy = pg.rect.x0, pg.rect.y0
+    return [(x0 - ox, y0 - oy, x1 - ox, y1 - oy) for x0, y0, x1, y1 in rects]
 
 
 def _norm(s: str) -> str:
     return " ".join(s.split()).lower()
 
 
-def _located_words(page: pymupdf.Page, text: str) -> list[tuple[int, int, Rect, int, int]]:
+def _located_words(
+    page: pymupdf.Page, text: str, textpage: Any = None
+) -> list[tuple[int, int, Rect, int, int]]:
     """Each word of the page as (start, end offset in ``text``, rect, block, line)."""
     out: list[tuple[int, int, Rect, int, int]] = []
     pos = 0
-    for x0, y0, x1, y1, word, block, line, _n in page.get_text("words"):
+    for x0, y0, x1, y1, word, block, line, _n in page.get_text("words", textpage=textpage):
         at = text.find(word, pos)
         if at < 0 or at - pos > 200 + len(word) * 4:  # not found nearby: skip, keep position
             continue
@@ -166,11 +198,18 @@ def _merge_lines(words: list[tuple[int, int, Rect, int, int]]) -> list[Rect]:
 
 
 def passage_rects(
-    page: pymupdf.Page, passage_text: str, char_start: int = 0, char_end: int = 0
+    page: pymupdf.Page,
+    passage_text: str,
+    char_start: int = 0,
+    char_end: int = 0,
+    textpage: Any = None,
 ) -> list[Rect]:
-    """Rectangles (PDF points) covering the passage on ``page``; empty if not found."""
-    text = page.get_text()
-    words = _located_words(page, text)
+    """Rectangles (PDF points) covering the passage on ``page``; empty if not found.
+
+    ``textpage``: the page's text as OCR read it (for a scanned page).
+    """
+    text = page.get_text(textpage=textpage)
+    words = _located_words(page, text, textpage)
     if not words:
         return []
     if 0 <= char_start < char_end <= len(text):

@@ -118,6 +118,46 @@ def test_citation_opens_its_page_with_the_passage_highlighted(
     assert viewer.highlight_rects
 
 
+def test_a_citation_on_a_scanned_page_is_found_by_ocr(
+    qtbot: QtBot, aqt: AsyncQt, data_dir: Path, tmp_path: Path
+) -> None:
+    from core.documents.extraction import extract_in_process
+    from tests.core.documents.pdfs import scanned_pdf, text_pdf
+
+    pages = [FILLER * 2, FILLER + FACT + " " + FILLER]
+    scan = scanned_pdf(tmp_path / "scan.pdf", pages)
+    page_text = extract_in_process(str(scan), ocr=True).pages[1]  # as indexing read it
+    start = page_text.index("The keeper")
+    end = page_text.index("nine nights.") + len("nine nights.")
+    passage = Passage(
+        file=scan.name,
+        page=2,
+        text=page_text[start:end],
+        score=0.9,
+        path=str(scan),
+        library="default",
+        char_start=start,
+        char_end=end,
+    )
+    viewer = open_viewer(qtbot, data_dir)
+    viewer.show_passage(passage)
+    aqt.until(lambda: viewer.page_number == 2)
+    # the page shows at once; the highlight follows once OCR has read the page
+    aqt.until(lambda: bool(viewer.highlight_rects), timeout=60)
+    assert not viewer.status.isVisible()
+    # the highlight sits where the words stood on the page that was scanned
+    with pymupdf.open(str(text_pdf(tmp_path / "original.pdf", pages))) as doc:
+        hit = doc[1].search_for("Matilda Vance")[0]
+    mid_x, mid_y = (hit.x0 + hit.x1) / 2, (hit.y0 + hit.y1) / 2
+    assert any(
+        x0 <= mid_x <= x1 and y0 <= mid_y <= y1 for x0, y0, x1, y1 in viewer.highlight_rects
+    )
+    top = min(r[1] for r in viewer.highlight_rects)
+    bottom = max(r[3] for r in viewer.highlight_rects)
+    assert bottom - top < 80  # the passage's few lines, not the page
+    viewer.grab().save(str(tmp_path / "scan-viewer.png"))
+
+
 def test_stale_offsets_fall_back_to_the_passage_text(lighthouse_pdf: Path) -> None:
     real = passage_on_page(lighthouse_pdf, 2, FACT)
     with pymupdf.open(str(lighthouse_pdf)) as doc:
