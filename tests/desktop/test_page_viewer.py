@@ -149,9 +149,7 @@ def test_a_citation_on_a_scanned_page_is_found_by_ocr(
     with pymupdf.open(str(text_pdf(tmp_path / "original.pdf", pages))) as doc:
         hit = doc[1].search_for("Matilda Vance")[0]
     mid_x, mid_y = (hit.x0 + hit.x1) / 2, (hit.y0 + hit.y1) / 2
-    assert any(
-        x0 <= mid_x <= x1 and y0 <= mid_y <= y1 for x0, y0, x1, y1 in viewer.highlight_rects
-    )
+    assert any(x0 <= mid_x <= x1 and y0 <= mid_y <= y1 for x0, y0, x1, y1 in viewer.highlight_rects)
     top = min(r[1] for r in viewer.highlight_rects)
     bottom = max(r[3] for r in viewer.highlight_rects)
     assert bottom - top < 80  # the passage's few lines, not the page
