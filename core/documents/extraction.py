@@ -83,6 +83,13 @@ def visible_chars(text: str) -> int:
     return sum(1 for c in text if not c.isspace())
 
 
+def _has_picture(page: Any) -> bool:
+    try:
+        return bool(page.get_images(full=False))
+    except Exception:  # noqa: BLE001 - a broken page has nothing OCR could use either
+        return False
+
+
 def extract_in_process(
     path: str,
     progress: Callable[[int, int], None] | None = None,
@@ -140,17 +147,22 @@ def extract_in_process(
         if unreadable == n:
             raise ExtractionError("damaged PDF (no page could be read)")
         empty = [i for i, t in enumerate(pages) if visible_chars(t) < MIN_PAGE_CHARS]
+        scanned = len(empty) > _SCANNED_SHARE * n
+        use_ocr = tesseract_available() if ocr is None else ocr
+        if scanned and not use_ocr:
+            raise ExtractionError(
+                "no text layer (scanned?); install Tesseract to have it read by OCR"
+            )
         ocr_pages = 0
-        if len(empty) > _SCANNED_SHARE * n:
-            use_ocr = tesseract_available() if ocr is None else ocr
-            if not use_ocr:
-                raise ExtractionError(
-                    "no text layer (scanned?); install Tesseract to have it read by OCR"
-                )
+        if use_ocr and empty:
+            # a scanned document: every page without text; a text document: only its
+            # pages without text that hold a picture (a scanned page inside it), so blank
+            # pages and drawings cost no OCR
+            to_read = empty if scanned else [i for i in empty if _has_picture(doc[i])]
             report = ocr_progress or progress
-            if report is not None:
-                report(0, len(empty))  # before the first page: OCR is slow, say so now
-            for count, i in enumerate(empty, 1):
+            if report is not None and to_read:
+                report(0, len(to_read))  # before the first page: OCR is slow, say so now
+            for count, i in enumerate(to_read, 1):
                 try:
                     # one Page object for both calls: the text page holds only a weak
                     # reference to the page it was made from
@@ -159,12 +171,14 @@ def extract_in_process(
                     pages[i] = page.get_text(textpage=tp)
                     ocr_pages += 1
                 except Exception as exc:
-                    raise ExtractionError(
-                        f"no text layer (scanned?) and OCR failed: {exc}"
-                    ) from exc
+                    if scanned:
+                        raise ExtractionError(
+                            f"no text layer (scanned?) and OCR failed: {exc}"
+                        ) from exc
+                    # one unreadable picture does not cost a text document its other pages
                 if report is not None:
-                    report(count, len(empty))
-            if sum(1 for t in pages if visible_chars(t) >= MIN_PAGE_CHARS) == 0:
+                    report(count, len(to_read))
+            if scanned and not any(visible_chars(t) >= MIN_PAGE_CHARS for t in pages):
                 raise ExtractionError("no text layer (scanned?) and OCR found no text")
         toc = []
         try:

@@ -148,6 +148,23 @@ def test_a_scanned_pdf_is_read_by_ocr(tmp_path: Path) -> None:
         assert words(fact) in words(page)
 
 
+def test_a_scanned_page_inside_a_text_document_is_read_by_ocr(tmp_path: Path) -> None:
+    assert tesseract_available(), "Tesseract is missing: make setup installs tesseract-ocr"
+    # three text pages, a blank page, and a scanned page (a signed form, say)
+    path = text_pdf(tmp_path / "report.pdf", [FACTS[0], FACTS[1], FACTS[0]])
+    scan = scanned_pdf(tmp_path / "form.pdf", [FACTS[2]])
+    with pymupdf.open(path) as doc, pymupdf.open(scan) as form:
+        doc.new_page(width=595, height=842)
+        doc.insert_pdf(form)
+        doc.saveIncr()
+    seen: list[tuple[int, int]] = []
+    doc = extract_in_process(str(path), ocr_progress=lambda d, t: seen.append((d, t)))
+    assert doc.ocr_pages == 1 and seen == [(0, 1), (1, 1)]  # the blank page costs no OCR
+    assert " ".join(FACTS[2].split()) in " ".join(doc.pages[4].split())
+    assert doc.pages[3].strip() == ""
+    assert extract_in_process(str(path), ocr=False).pages[4].strip() == ""  # no Tesseract
+
+
 def test_in_process_extraction_matches(tmp_path: Path) -> None:
     pdf = text_pdf(tmp_path / "a.pdf", FACTS[:1])
     assert "Zorblax" in extract_in_process(str(pdf)).pages[0]
