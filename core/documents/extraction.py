@@ -98,8 +98,8 @@ def extract_in_process(
 ) -> ExtractedDocument:
     """Extract ``path`` in the calling process (the worker calls this; tests may too).
 
-    ``progress(pages read, pages)``; when most pages have no text layer and OCR
-    is on, ``ocr_progress(pages read by OCR, pages to read)`` after each page
+    ``progress(pages read, pages)``; with OCR on, ``ocr_progress(pages read by
+    OCR, pages to read)`` before the first such page and after each
     (``progress`` when not given). Raises :class:`ExtractionError` with a
     user-facing reason for files that cannot be indexed.
     """
@@ -201,13 +201,16 @@ def _worker_main(conn: Connection) -> None:
     lower_this_process()
     parent = os.getppid()
 
-    def progress(done: int, total: int) -> None:
+    def send(kind: str, done: int, total: int) -> None:
         if os.getppid() != parent:  # the engine died: stop instead of lingering
             os._exit(0)
-        conn.send(("progress", done, total))
+        conn.send((kind, done, total))
+
+    def progress(done: int, total: int) -> None:
+        send("progress", done, total)
 
     def ocr_progress(done: int, total: int) -> None:
-        conn.send(("ocr", done, total))
+        send("ocr", done, total)
 
     while True:
         try:

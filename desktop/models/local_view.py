@@ -149,9 +149,12 @@ class LocalModelsView(QWidget):
             self.status.setText(f"{len(found)} found, all added already.")
         self._on_current(self.tree.currentItem())
 
-    def show_added(self, name: str) -> None:
+    def show_note(self, text: str) -> None:
         self.message.setStyleSheet("")
-        self.message.setText(f"Added {name}. It is in Installed, ready to load.")
+        self.message.setText(text)
+
+    def show_added(self, name: str) -> None:
+        self.show_note(f"Added {name}. It is in Installed, ready to load.")
 
     def show_error(self, text: str) -> None:
         """Why the last add failed, under the button, in the colour of failed documents."""

@@ -249,7 +249,7 @@ class ModelsPane(QWidget):
         With ``reveal`` (a file dropped on the window) the tab that tells what
         happened comes to the front: Installed, or On disk with the reason.
         """
-        self.local.message.setText("Checking the file…")
+        self.local.show_note("Checking the file…")
         self._reveal = reveal
 
         def added(rec: ModelRecord) -> None:

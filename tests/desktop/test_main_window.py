@@ -108,4 +108,5 @@ def test_a_gguf_dropped_on_the_window_is_added_as_a_model(
     rec = models.current_record()
     assert rec is not None and rec.path == str(starter_gguf) and rec.source == "imported"
     assert models.tabs.currentIndex() == 0
+    assert models.local.message.styleSheet() == ""  # the earlier error's colour is gone
     assert window.documents_pane.queue.busy() is False
