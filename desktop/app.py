@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 from core.errors import LecternError
+from core.executors import shutdown_all
 
 
 def run_app(data_dir: str | None = None) -> int:
@@ -41,4 +42,5 @@ def run_app(data_dir: str | None = None) -> int:
     with loop:
         loop.run_until_complete(closed.wait())
         loop.run_until_complete(engine.close())
+    shutdown_all()  # the page viewer's OCR process, the executors' threads
     return 0

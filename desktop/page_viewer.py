@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.documents.extraction import tesseract_available
-from core.executors import run_blocking
+from core.executors import run_blocking, run_in_process
 from core.types import Passage
 from desktop.bridge import EngineBridge
 from desktop.documents.page_render import Rect, RenderedPage, ocr_passage_rects, render_page
@@ -287,8 +287,10 @@ class PageViewer(QWidget):
         if p is None or not tesseract_available():
             return
         self._say("Finding the passage on this scanned page (OCR)…", error=False)
-        coro = run_blocking(
-            "viewer", ocr_passage_rects, self.path, page.page, p.text, p.char_start, p.char_end
+        # in a process of its own: PyMuPDF holds the interpreter lock for the whole
+        # OCR call (3.6 s for a page here), which from a thread froze the window
+        coro = run_in_process(
+            "viewer-ocr", ocr_passage_rects, self.path, page.page, p.text, p.char_start, p.char_end
         )
 
         def found(rects: list[Rect]) -> None:

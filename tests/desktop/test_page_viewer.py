@@ -9,6 +9,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from core.engine import Engine
+from core.executors import started_processes
 from core.types import Passage
 from desktop.bridge import EngineBridge
 from desktop.documents.page_render import passage_rects
@@ -145,6 +146,9 @@ def test_a_citation_on_a_scanned_page_is_found_by_ocr(
     # the page shows at once; the highlight follows once OCR has read the page
     aqt.until(lambda: bool(viewer.highlight_rects), timeout=60)
     assert not viewer.status.isVisible()
+    # OCR ran in a process of its own: from a thread, PyMuPDF held the interpreter
+    # lock for the whole page and the window froze for seconds
+    assert "viewer-ocr" in started_processes()
     # the highlight sits where the words stood on the page that was scanned
     with pymupdf.open(str(text_pdf(tmp_path / "original.pdf", pages))) as doc:
         hit = doc[1].search_for("Matilda Vance")[0]
