@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from desktop.models.formatting import human_eta, progress_line
 from desktop.models.settings_dialog import ModelSettingsDialog, sampling_for
 from desktop.panes.models_pane import ModelsPane
 from tests.core.models import conftest as models_fixtures
-from tests.core.models.conftest import STARTER_FILE, STARTER_REPO
+from tests.core.models.conftest import STARTER_FILE, STARTER_REPO, other_apps_models
 from tests.core.models.fake_hub import FakeHub
 from tests.desktop.conftest import AsyncQt
 
@@ -214,18 +213,7 @@ def test_a_gguf_on_disk_is_added_and_a_bad_one_refused(
     starter_gguf: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    home = tmp_path / "home"
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-hf-cache"))
-    lms = home / ".lmstudio" / "models" / "publisher" / "tiny-split-GGUF"
-    lms.mkdir(parents=True)
-    for n in (1, 2, 3):
-        shutil.copy(tiny_ggufs[f"part{n}"], lms)
-    gpt4all = home / ".local" / "share" / "nomic.ai" / "GPT4All"
-    gpt4all.mkdir(parents=True)
-    mine = gpt4all / "tiny-q4_0.gguf"
-    shutil.copy(tiny_ggufs["single"], mine)
+    _lms, mine = other_apps_models(tmp_path, tiny_ggufs, monkeypatch, tmp_path / "no-hf-cache")
 
     engine = Engine(data_dir)
     pane = make_pane(qtbot, engine)

@@ -63,15 +63,20 @@ def passage_on_page(path: Path, page: int, needle: str) -> Passage:
     raw_end = raw_start
     for word in needle.split():
         raw_end = text.find(word, raw_end) + len(word)
+    return cited(path, page, text, raw_start, raw_end)
+
+
+def cited(path: Path, page: int, page_text: str, start: int, end: int) -> Passage:
+    """The passage ``page_text[start:end]`` of ``page``, as a search would return it."""
     return Passage(
         file=path.name,
         page=page,
-        text=text[raw_start:raw_end],
+        text=page_text[start:end],
         score=0.9,
         path=str(path),
         library="default",
-        char_start=raw_start,
-        char_end=raw_end,
+        char_start=start,
+        char_end=end,
     )
 
 
@@ -130,18 +135,8 @@ def test_a_citation_on_a_scanned_page_is_found_by_ocr(
     page_text = extract_in_process(str(scan), ocr=True).pages[1]  # as indexing read it
     start = page_text.index("The keeper")
     end = page_text.index("nine nights.") + len("nine nights.")
-    passage = Passage(
-        file=scan.name,
-        page=2,
-        text=page_text[start:end],
-        score=0.9,
-        path=str(scan),
-        library="default",
-        char_start=start,
-        char_end=end,
-    )
     viewer = open_viewer(qtbot, data_dir)
-    viewer.show_passage(passage)
+    viewer.show_passage(cited(scan, 2, page_text, start, end))
     aqt.until(lambda: viewer.page_number == 2)
     # the page shows at once; the highlight follows once OCR has read the page
     aqt.until(lambda: bool(viewer.highlight_rects), timeout=60)

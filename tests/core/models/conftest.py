@@ -51,6 +51,34 @@ def tiny_ggufs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
+def other_apps_models(
+    tmp_path: Path,
+    tiny_ggufs: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    hf_cache: Path,
+) -> tuple[Path, Path]:
+    """A home folder where LM Studio holds a split model and GPT4All a single one.
+
+    ``HOME`` points at it and ``HF_HUB_CACHE`` at ``hf_cache``. Returns the LM
+    Studio model folder and the GPT4All model file.
+    """
+    import shutil
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(hf_cache))
+    lms = home / ".lmstudio" / "models" / "publisher" / "tiny-split-GGUF"
+    lms.mkdir(parents=True)
+    for n in (1, 2, 3):
+        shutil.copy(tiny_ggufs[f"part{n}"], lms)
+    gpt4all = home / ".local" / "share" / "nomic.ai" / "GPT4All"
+    gpt4all.mkdir(parents=True)
+    single = gpt4all / "tiny-q4_0.gguf"
+    shutil.copy(tiny_ggufs["single"], single)
+    return lms, single
+
+
 @pytest.fixture(scope="session")
 def starter_sha256(starter_data_dir: Path) -> str:
     return Engine(starter_data_dir).registry.get(STARTER_MODEL_ID).sha256

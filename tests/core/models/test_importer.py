@@ -11,6 +11,7 @@ import pytest
 from core.engine import Engine
 from core.errors import ModelFileError, UsageError
 from core.models.importer import discover
+from tests.core.models.conftest import other_apps_models
 
 
 async def test_import_registers_the_file_where_it_is(data_dir: Path, starter_gguf: Path) -> None:
@@ -113,19 +114,9 @@ def _hf_cache_entry(cache: Path, repo: str, file: Path) -> Path:
 async def test_discovery_finds_hf_cache_lm_studio_and_gpt4all_models(
     data_dir: Path, tmp_path: Path, tiny_ggufs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    home = tmp_path / "home"
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    lms, single = other_apps_models(tmp_path, tiny_ggufs, monkeypatch, tmp_path / "hf-cache")
     link = _hf_cache_entry(tmp_path / "hf-cache", "someone/tiny-GGUF", tiny_ggufs["single"])
-    lms = home / ".lmstudio" / "models" / "publisher" / "tiny-split-GGUF"
-    lms.mkdir(parents=True)
-    for n in (1, 2, 3):
-        shutil.copy(tiny_ggufs[f"part{n}"], lms)
-    gpt4all = home / ".local" / "share" / "nomic.ai" / "GPT4All"
-    gpt4all.mkdir(parents=True)
-    shutil.copy(tiny_ggufs["single"], gpt4all / "tiny-q4_0.gguf")
-    (gpt4all / "notes.txt").write_text("not a model")
+    (single.parent / "notes.txt").write_text("not a model")
 
     engine = Engine(data_dir)
     found = {m.source: m for m in await engine.discover_local_models()}
