@@ -38,8 +38,10 @@ from core.hardware.describe import (
 from core.hardware.detect import HardwareInfo
 from core.hardware.measure import SpeedMeasured
 from core.hardware.recommend import CatalogFit, catalog_fits, recommend
+from core.models.importer import DiscoveredModel
 from desktop.bridge import EngineBridge
 from desktop.errors import error_line
+from desktop.models.local_view import SOURCE_NAMES
 
 if TYPE_CHECKING:
     from desktop.wizard import FirstRunWizard
@@ -167,10 +169,28 @@ class ModelsPage(QWizardPage):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in range(1, len(self.COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        # models other apps already downloaded: usable with no download at all
+        self.on_disk = _label()
+        self.on_disk.setObjectName("modelsOnDisk")
+        self.on_disk.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(self.tree)
+        layout.addWidget(self.on_disk)
         self.fits: list[CatalogFit] = []
         self.recommended: CatalogFit | None = None
+        bridge.submit("wizard-discover", bridge.engine.discover_local_models(), on_done=self._found)
+
+    def _found(self, found: list[DiscoveredModel]) -> None:
+        new = [m for m in found if not m.registered]
+        if not new:
+            return
+        apps = sorted({SOURCE_NAMES[m.source] for m in new})
+        many = "s" if len(new) > 1 else ""
+        self.on_disk.setText(
+            f"This computer already has {len(new)} GGUF model{many} from {', '.join(apps)}. "
+            "Add them in Models → On disk: no download needed."
+        )
+        self.on_disk.show()
 
     def set_hardware(self, hw: HardwareInfo) -> None:
         engine = self.bridge.engine

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWizard
@@ -17,8 +18,12 @@ from desktop.bridge import EngineBridge
 from desktop.main_window import MainWindow
 from desktop.wizard import MENU_TEXT, FirstRunWizard, install_wizard
 from desktop.wizard_pages import PAGE_GPU_BUILD, PAGE_MODELS, PAGE_RECOMMEND
+from tests.core.models import conftest as models_fixtures
+from tests.core.models.conftest import other_apps_models
 from tests.desktop.conftest import SCREENSHOTS as SHOTS
 from tests.desktop.conftest import AsyncQt
+
+tiny_ggufs = models_fixtures.tiny_ggufs  # real GGUF files, from the models tests
 
 
 def _shot(widget: QWizard, name: str) -> None:
@@ -27,8 +32,16 @@ def _shot(widget: QWizard, name: str) -> None:
 
 
 def test_wizard_walks_through_and_measures(
-    qtbot: QtBot, aqt: AsyncQt, data_dir: Path, starter_gguf: Path
+    qtbot: QtBot,
+    aqt: AsyncQt,
+    data_dir: Path,
+    starter_gguf: Path,
+    tmp_path: Path,
+    tiny_ggufs: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # LM Studio and GPT4All have a model each on this computer
+    other_apps_models(tmp_path, tiny_ggufs, monkeypatch, tmp_path / "no-hf-cache")
     engine = Engine(data_dir)
     engine.settings.models.default_model = str(starter_gguf)
     wizard = FirstRunWizard(EngineBridge(engine))
@@ -58,6 +71,12 @@ def test_wizard_walks_through_and_measures(
         "Runs on the processor",
         "Too large for this computer",
     }
+    # the models already on this computer are pointed out: no download needed
+    aqt.until(wizard.models_page.on_disk.isVisible)
+    assert wizard.models_page.on_disk.text() == (
+        "This computer already has 2 GGUF models from GPT4All, LM Studio. "
+        "Add them in Models → On disk: no download needed."
+    )
     _shot(wizard, "models")
 
     wizard.next()
