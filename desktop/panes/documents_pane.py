@@ -433,8 +433,9 @@ class DocumentsPane(QWidget):
         models = [str(p) for p in paths if is_model_file(p)]
         if models:
             self.models_dropped.emit(models)
-        rest = [p for p in paths if not is_model_file(p)]
-        return bool(models) or (bool(rest) and self.add_paths(list(rest)) > 0)
+        rest: list[str | Path] = [p for p in paths if not is_model_file(p)]
+        indexed = self.add_paths(rest) if rest else 0  # PDFs dropped with a model too
+        return bool(models) or indexed > 0
 
     def accept_drops_on(self, widget: QWidget) -> None:
         """Let PDFs dropped anywhere on ``widget`` (the main window) come to this pane."""

@@ -36,6 +36,7 @@ from desktop.models.local_view import LocalModelsView
 from desktop.models.settings_dialog import ModelSettingsDialog
 
 ROLE = Qt.ItemDataRole.UserRole
+IMPORT, IMPORT_DROPPED = "model-import", "model-import:dropped"  # bridge tags
 
 
 class ModelsPane(QWidget):
@@ -53,7 +54,6 @@ class ModelsPane(QWidget):
         self.records: dict[str, ModelRecord] = {}
         self.loaded_id: str | None = None
         self._select_after: str | None = None  # a model just added: select it when listed
-        self._reveal = False  # the last add came from a drop: show its outcome
 
         title = QLabel("<b>Models</b>")
         self.list = QListWidget()
@@ -250,7 +250,6 @@ class ModelsPane(QWidget):
         happened comes to the front: Installed, or On disk with the reason.
         """
         self.local.show_note("Checking the file…")
-        self._reveal = reveal
 
         def added(rec: ModelRecord) -> None:
             if reveal:
@@ -262,7 +261,8 @@ class ModelsPane(QWidget):
             if self.local.scanned:
                 self.discover()  # mark it as added
 
-        self.bridge.submit("model-import", self.engine.import_model(path), on_done=added)
+        tag = IMPORT_DROPPED if reveal else IMPORT  # a failure knows where it came from
+        self.bridge.submit(tag, self.engine.import_model(path), on_done=added)
 
     def download(self, repo_id: str, filename: str) -> None:
         self.downloads.download(repo_id, filename)
@@ -313,9 +313,9 @@ class ModelsPane(QWidget):
     def _on_failed(self, tag: str, error: BaseException) -> None:
         if tag.startswith("model-") or tag == "list-models":
             self.status_message.emit(error_line(error))
-        if tag == "model-import":
+        if tag in (IMPORT, IMPORT_DROPPED):
             self.local.show_error(error_line(error))
-            if self._reveal:
+            if tag == IMPORT_DROPPED:
                 self.tabs.setCurrentWidget(self.local)
         elif tag == "models-discover":
             self.local.status.setText(error_line(error))

@@ -102,11 +102,18 @@ def test_a_gguf_dropped_on_the_window_is_added_as_a_model(
     aqt.until(lambda: "truncated" in models.local.message.text())
     assert models.tabs.currentWidget() is models.local
     assert models.engine.registry.list() == []
-    # a whole one: registered where it is and selected in Installed; nothing is indexed
-    assert drop(window, [starter_gguf], QPointF(window.width() - 60, 80))
+    # a whole one: registered where it is and selected in Installed; a PDF dropped with
+    # it is queued for indexing as any dropped PDF is (the model was not)
+    from tests.desktop.test_page_viewer import FILLER, make_pdf
+
+    pdf = make_pdf(tmp_path / "notes.pdf", [FILLER])
+    docs = window.documents_pane
+    assert drop(window, [starter_gguf, pdf], QPointF(window.width() - 60, 80))
+    assert docs.documents.state_of(str(pdf.resolve())) is not None
+    assert docs.documents.state_of(str(starter_gguf.resolve())) is None
+    docs.queue.cancel_all()
     aqt.until(lambda: models.current_record() is not None)
     rec = models.current_record()
     assert rec is not None and rec.path == str(starter_gguf) and rec.source == "imported"
     assert models.tabs.currentIndex() == 0
     assert models.local.message.styleSheet() == ""  # the earlier error's colour is gone
-    assert window.documents_pane.queue.busy() is False
