@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.engine import Engine
 from core.events import Event
+from desktop.gil_latency import shorten_switch_interval
 from desktop.qt_workarounds import collect_garbage_on_gui_thread, guard_none_refcount
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class EngineBridge(QObject):
         super().__init__(parent)
         guard_none_refcount()  # before any window makes thousands of Qt calls
         collect_garbage_on_gui_thread()  # Qt objects in cycles die on their own thread
+        shorten_switch_interval()  # Qt's callbacks into Python wait less for the lock
         self.engine = engine
         self._tasks: dict[str, asyncio.Task[Any]] = {}
 
