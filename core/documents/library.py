@@ -47,6 +47,7 @@ class LibraryInfo:
     chunks: int
     embedder: str
     needs_reindex: bool = False
+    unfinished: int = 0  # documents an interrupted run left queued, extracting or embedding
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from core.documents.events import DocumentStatus, IndexSummary
 from core.documents.extraction import Extractor
 from core.documents.index_worker import RemoteReranker, start_embedder, start_reranker
 from core.documents.library import (
+    PENDING_STATES,
     ChunkingConfig,
     DocumentRecord,
     Indexer,
@@ -147,6 +148,10 @@ class DocumentService:
         for name in self.manager.names():
             st = self.manager.store(name)
             docs = st.query("SELECT count(*) FROM documents")[0][0]
+            marks = ",".join("?" * len(PENDING_STATES))
+            unfinished = st.query(
+                f"SELECT count(*) FROM documents WHERE state IN ({marks})", PENDING_STATES
+            )[0][0]
             out.append(
                 LibraryInfo(
                     name,
@@ -154,6 +159,7 @@ class DocumentService:
                     st.chunk_count(),
                     st.embedder.name,
                     needs_reindex=st.embedder.fingerprint != fp,
+                    unfinished=int(unfinished),
                 )
             )
         return out

@@ -337,9 +337,17 @@ class LibraryStore:
 
     # -- documents ----------------------------------------------------------
     def upsert_document(self, path: str, file: str, **fields: Any) -> None:
+        """Add a document row or update some of its fields (a new row without a state is queued).
+
+        SQLite checks NOT NULL before it looks for the conflicting row, so an
+        update that leaves ``state`` out must still give one for the insert.
+        """
         cols = ["path", "file", *fields.keys()]
         vals = [path, file, *fields.values()]
         updates = ", ".join(f"{c}=excluded.{c}" for c in cols[1:])
+        if "state" not in fields:
+            cols.append("state")  # for a new row only: not among the updated columns
+            vals.append("queued")
         with self.tx() as db:
             db.execute(
                 f"INSERT INTO documents({', '.join(cols)}, added_at) "

@@ -67,6 +67,17 @@ class IndexingQueue(QObject):
             self.pending.append(IndexJob(library, list(paths)))
         self._next()
 
+    def resume(self, library: str) -> None:
+        """Finish the documents an interrupted run left half-indexed in ``library``.
+
+        Every indexing run of a library finishes its leftovers first, so a job
+        already waiting for that library does it too.
+        """
+        if any(job.library == library and not job.reindex for job in self.pending):
+            return
+        self.pending.append(IndexJob(library, []))
+        self._next()
+
     def add_reindex(self, library: str, path: str | None = None) -> None:
         """Queue a forced re-index of one document, or of the whole library."""
         self.pending.append(IndexJob(library, [path] if path else [], reindex=True))

@@ -97,6 +97,7 @@ class DocumentsPane(QWidget):
         self._counts: dict[str, int] = {}
         self._last_summary = ""
         self._warmed = False
+        self._resumed = False  # documents left half-indexed are resumed once, at start
         # library counts follow documents becoming ready, at most twice a second
         self._counts_timer = QTimer(self)
         self._counts_timer.setSingleShot(True)
@@ -275,6 +276,30 @@ class DocumentsPane(QWidget):
         self.active_libraries_changed.emit(self.libraries.active_libraries())
         self._load_documents(self.current_library())
         self._update_buttons()
+        if not self._resumed:
+            self._resumed = True
+            self._resume_unfinished(libs)
+
+    def _resume_unfinished(self, libs: list[Any]) -> None:
+        """Finish what the last session left half-indexed (quit or killed while indexing).
+
+        Only at start: documents left waiting by the Stop button stay so until
+        the next start or the next drop into their library.
+        """
+        unfinished = {
+            str(lib.name): int(lib.unfinished)
+            for lib in libs
+            if int(lib.unfinished) and not lib.needs_reindex
+        }
+        if not unfinished:
+            return
+        n = sum(unfinished.values())
+        self._say(
+            f"Finishing {n} document{'s' if n != 1 else ''} left half-indexed "
+            "when Lectern last closed…"
+        )
+        for name in unfinished:
+            self.queue.resume(name)
 
     def _refresh_counts(self) -> None:
         def show(libs: list[Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from core.engine import Engine
 from core.settings import load_settings, save_settings
 from desktop.bridge import EngineBridge
 from desktop.panes.documents_pane import DocumentsPane
+from tests.core.documents.killing import index_until_killed
+from tests.core.documents.pdfs import FACTS, text_pdf
 from tests.desktop.conftest import SCREENSHOTS, AsyncQt
 from tests.desktop.test_page_viewer import FACT, FILLER, make_pdf
 
@@ -183,6 +186,42 @@ def test_pdf_copied_into_a_watched_folder_is_indexed(
     pane.unwatch_button.click()
     assert pane.bridge.engine.settings.retrieval.watched_folders == {}
     assert pane.watched_list.count() == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_documents_left_half_indexed_are_finished_at_start(
+    qtbot: QtBot, aqt: AsyncQt, engine_dir: Path, tmp_path: Path
+) -> None:
+    records = [f"Record {i}: the pump in hall {i} was serviced." for i in range(70)]
+    long = text_pdf(tmp_path / "long.pdf", records)  # 70 chunks: two embedding batches
+    short = text_pdf(tmp_path / "short.pdf", FACTS)
+    # the last session was killed between two embedding batches of long.pdf
+    index_until_killed(engine_dir, "embedding", [long, short], "default")
+    engine = Engine(engine_dir)
+    libs = aqt.run(engine.list_libraries())
+    assert isinstance(libs, list) and [(lb.name, lb.unfinished) for lb in libs] == [("default", 2)]
+
+    said: list[str] = []
+    pane = DocumentsPane(EngineBridge(engine))
+
+    def on_busy(busy: bool) -> None:
+        if busy:
+            said.append(pane.status.text())  # what the pane says as the run starts
+
+    pane.queue.busy_changed.connect(on_busy)
+    qtbot.addWidget(pane)
+    pane.show()
+    try:
+        aqt.until(lambda: settled(pane, long, short), timeout=120)
+        assert state_of(pane, long) == state_of(pane, short) == "ready"
+        assert said and "Finishing 2 documents left half-indexed" in said[0]
+        libs = aqt.run(engine.list_libraries())
+        assert isinstance(libs, list) and libs[0].unfinished == 0
+        hits = aqt.run(engine.search("pump in hall 42 serviced", "default", k=10))
+        assert isinstance(hits, list) and ("long.pdf", 43) in {(h.file, h.page) for h in hits}
+    finally:
+        pane.close_down()
+        aqt.run(engine.close())
 
 
 def test_libraries_create_rename_tick_and_delete(pane: DocumentsPane, aqt: AsyncQt) -> None:

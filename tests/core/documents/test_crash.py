@@ -8,52 +8,17 @@ batches, and between a Chroma write and the matching SQLite/FTS write.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from core.documents.faults import PAUSE_ENV
 from core.engine import Engine
-from tests.conftest import REPO, docs_data_dir_with_embedder
+from tests.conftest import docs_data_dir_with_embedder
+from tests.core.documents.killing import index_until_killed
 from tests.core.documents.pdfs import FACTS, collect_index, text_pdf
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-
-
-def _lectern() -> list[str]:
-    return [sys.executable, "-m", "desktop.launcher"]
-
-
-def _run_until_paused(data: Path, point: str, paths: list[Path]) -> None:
-    env = dict(os.environ, **{PAUSE_ENV: point})
-    proc = subprocess.Popen(
-        [*_lectern(), "--data-dir", str(data), "index", *map(str, paths), "--library", "crash"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 240
-    seen = []
-    try:
-        for line in proc.stderr:
-            seen.append(line)
-            if line.startswith(f"LECTERN-PAUSED {point}"):
-                break
-            assert time.monotonic() < deadline, "never reached the pause point"
-        else:
-            pytest.fail(f"index ended without pausing at {point}: {''.join(seen[-20:])}")
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-    assert proc.returncode == -signal.SIGKILL
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +41,7 @@ async def test_kill_9_then_resume(
     point: str, corpus: list[Path], tmp_path: Path, starter_embedder: Path, docs_embedder: object
 ) -> None:
     data = docs_data_dir_with_embedder(tmp_path / "data", starter_embedder)
-    _run_until_paused(data, point, corpus)
+    index_until_killed(data, point, corpus, "crash")
 
     engine = Engine(data)
     try:
@@ -105,5 +70,31 @@ async def test_kill_9_then_resume(
         keys = [(h.file, h.page, h.char_start) for h in hits]
         assert len(keys) == len(set(keys))
         assert ("long.pdf", 43) in {(h.file, h.page) for h in hits}
+    finally:
+        await engine.close()
+
+
+async def test_leftovers_are_finished_when_other_files_are_indexed(
+    corpus: list[Path], tmp_path: Path, starter_embedder: Path, docs_embedder: object
+) -> None:
+    """After a kill, the next run may be for another file: the leftovers are finished too."""
+    data = docs_data_dir_with_embedder(tmp_path / "data", starter_embedder)
+    index_until_killed(data, "embedding", corpus, "crash")
+    other = text_pdf(tmp_path / "other.pdf", ["The ferry to the island leaves at nine."])
+
+    engine = Engine(data)
+    try:
+        left = {d.file: d.state for d in await engine.list_documents("crash")}
+        assert left["long.pdf"] == "embedding" and left["short.pdf"] == "queued"
+        _statuses, summary = await collect_index(engine, [other], "crash")
+        assert not summary.failed
+        assert sorted(Path(p).name for p in summary.indexed) == [
+            "long.pdf",
+            "other.pdf",
+            "short.pdf",
+        ]
+        assert {d.state for d in await engine.list_documents("crash")} == {"ready"}
+        counts = engine.documents.manager.store("crash").counts()
+        assert counts["chunks"] == counts["fts"] == counts["vectors"] == counts["journal_chunks"]
     finally:
         await engine.close()
