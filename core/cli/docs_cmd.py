@@ -14,6 +14,7 @@ from typing import Any
 
 from core.cli.output import open_engine, print_json, progress
 from core.documents.events import DocumentStatus, IndexSummary
+from core.documents.library import PENDING_STATES
 from core.engine import Engine
 from core.events import Event, Failed
 from core.retrieval.evaluation import intervals, judge, load_questions, metrics, per_file
@@ -163,7 +164,18 @@ def cmd_list(args: argparse.Namespace) -> int:
         for d in docs:
             why = f" ({d.reason})" if d.reason else ""
             print(f"{d.state:<10} {d.pages:>5} p {d.chunks:>6} ch  {d.file}{why}")
+        left = sum(1 for d in docs if d.state in PENDING_STATES)
+        if left:
+            progress(_half_indexed(left, args.library))
     return 0
+
+
+def _half_indexed(n: int, library: str) -> str:
+    return (
+        f"{n} document{'s were' if n != 1 else ' was'} left half-indexed by an interrupted run; "
+        f"the next 'lectern index ... --library {library}' finishes "
+        f"{'them' if n != 1 else 'it'} first."
+    )
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
@@ -179,6 +191,8 @@ def cmd_libraries(args: argparse.Namespace) -> int:
     else:
         for lib in libs:
             flag = "  (needs re-index)" if lib.needs_reindex else ""
+            if lib.unfinished:
+                flag += f"  ({lib.unfinished} half-indexed)"
             print(f"{lib.name}: {lib.documents} documents, {lib.chunks} chunks{flag}")
     return 0
 

@@ -8,13 +8,14 @@ batches, and between a Chroma write and the matching SQLite/FTS write.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from core.engine import Engine
-from tests.conftest import docs_data_dir_with_embedder
+from tests.conftest import REPO, docs_data_dir_with_embedder
 from tests.core.documents.killing import index_until_killed
 from tests.core.documents.pdfs import FACTS, collect_index, text_pdf
 
@@ -81,6 +82,17 @@ async def test_leftovers_are_finished_when_other_files_are_indexed(
     data = docs_data_dir_with_embedder(tmp_path / "data", starter_embedder)
     index_until_killed(data, "embedding", corpus, "crash")
     other = text_pdf(tmp_path / "other.pdf", ["The ferry to the island leaves at nine."])
+    command = ["docs", "list", "--library", "crash"]
+    listed = subprocess.run(
+        [sys.executable, "-m", "desktop.launcher", "--data-dir", str(data), *command],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "2 documents were left half-indexed" in listed.stderr
+    assert "--library crash' finishes them first" in listed.stderr
 
     engine = Engine(data)
     try:
