@@ -9,7 +9,7 @@ runs pure Python for a while (a finished download's GGUF header read: a loop
 over Gemma's 262,144 vocabulary strings, 40-110 ms) thus froze the window for
 50-65 ms, measured by ``python -m bench gui_responsiveness`` on 2 cores
 while llama.cpp kept both busy. With a 1 ms interval the same moment costs
-15-20 ms. The price is more frequent lock hand-overs between Python threads,
+12-15 ms. The price is more frequent lock hand-overs between Python threads,
 which only matters to threads that compete for the lock anyway; llama.cpp,
 extraction and embedding run in processes of their own.
 """

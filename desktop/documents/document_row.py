@@ -19,6 +19,8 @@ STATE_LOOK: dict[str, tuple[str, str]] = {
     "unchanged": ("Ready", "#1a7f37"),
     "failed": ("Failed", "#cf222e"),
     "removing": ("Removing", "#7a7a7a"),
+    # shown, not stored: queued, extracting or embedding with no run going (Stop, or closed)
+    "stopped": ("Stopped", "#9a6700"),
 }
 BUSY_STATES = frozenset({"queued", "extracting", "embedding", "removing"})
 
@@ -102,6 +104,8 @@ class DocumentRow(QWidget):
             parts.append(f"{state.done} of {state.total} chunks embedded")
         elif state.state == "queued":
             parts.append("waiting")
+        elif state.state == "stopped":
+            parts.append("resumes at the next start")
         self.details.set_full_text(" · ".join(parts))
         self.details.setVisible(bool(parts))
         working = state.state in ("extracting", "embedding")

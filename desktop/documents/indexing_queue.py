@@ -52,6 +52,11 @@ class IndexingQueue(QObject):
     def busy(self) -> bool:
         return self.running is not None
 
+    def has_work(self, library: str) -> bool:
+        """Whether a job for ``library`` runs or waits (it finishes the library's leftovers)."""
+        jobs = ([self.running] if self.running is not None else []) + self.pending
+        return any(job.library == library for job in jobs)
+
     def add(self, paths: list[str], library: str) -> None:
         """Queue files and folders for indexing (unchanged files are skipped by the engine)."""
         paths = [str(Path(p)) for p in paths]

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.documents.events import DocumentStatus, IndexSummary
+from core.documents.library import PENDING_STATES
 from core.executors import run_blocking
 from core.types import Passage
 from desktop.bridge import EngineBridge
@@ -353,11 +354,13 @@ class DocumentsPane(QWidget):
     def _show_documents(self, library: str, records: list[Any]) -> None:
         if library != self.current_library():
             return  # the user moved on to another library meanwhile
+        running = self.queue.has_work(library)
         states = {
             str(r.path): RowState(
                 path=str(r.path),
                 file=str(r.file),
-                state=str(r.state),
+                # half-indexed with nothing running for it: say so, not "Indexing"
+                state="stopped" if r.state in PENDING_STATES and not running else str(r.state),
                 reason=str(r.reason or ""),
                 pages=int(r.pages),
                 chunks=int(r.chunks),
@@ -690,6 +693,8 @@ class DocumentsPane(QWidget):
 
     def _on_busy(self, busy: bool) -> None:
         self.stop_button.setVisible(busy)
+        if not busy:  # rows of a run that was stopped now say "Stopped"
+            self._load_documents(self.current_library())
 
     def _on_bridge_failed(self, tag: str, error: BaseException) -> None:
         if tag.startswith("docs:warm-up:"):

@@ -224,6 +224,36 @@ def test_documents_left_half_indexed_are_finished_at_start(
         aqt.run(engine.close())
 
 
+def test_a_stopped_document_says_stopped_not_indexing(
+    pane: DocumentsPane, aqt: AsyncQt, tmp_path: Path
+) -> None:
+    records = [f"Record {i}: the valve in room {i} was checked." for i in range(200)]
+    big = text_pdf(tmp_path / "big.pdf", records)  # 200 chunks: four embedding batches
+    embedding: list[DocumentStatus] = []
+
+    def on_status(ev: DocumentStatus) -> None:
+        if ev.state == "embedding":
+            embedding.append(ev)
+
+    pane.queue.status.connect(on_status)
+    pane.add_paths([big])
+    aqt.until(lambda: bool(embedding), timeout=60)
+    pane.stop_button.click()
+    aqt.until(lambda: not pane.queue.busy() and state_of(pane, big) == "stopped", timeout=60)
+    item, row = pane.documents.rows[str(big.resolve())]
+    assert row.badge.text() == "Stopped"
+    assert not row.progress.isVisibleTo(row)  # no busy bar: nothing is running
+    assert "resumes at the next start" in row.details.full_text()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert pane.grab().save(str(SCREENSHOTS / "documents-pane-stopped.png"))
+    docs = aqt.run(pane.bridge.engine.list_documents("default"))
+    assert isinstance(docs, list) and docs[0].state == "embedding"  # stored as it was
+    item.setSelected(True)
+    assert pane.reindex_button.isEnabled() and pane.remove_button.isEnabled()
+    pane.reindex_button.click()  # Re-index finishes it now
+    aqt.until(lambda: state_of(pane, big) == "ready" and not pane.queue.busy(), timeout=120)
+
+
 def test_libraries_create_rename_tick_and_delete(pane: DocumentsPane, aqt: AsyncQt) -> None:
     changes: list[list[str]] = []
     pane.active_libraries_changed.connect(changes.append)
