@@ -88,6 +88,12 @@ class IndexingQueue(QObject):
         self.pending.append(IndexJob(library, [path] if path else [], reindex=True))
         self._next()
 
+    def cancel_library(self, library: str) -> None:
+        """Drop the jobs waiting for ``library`` and stop its running one (it is being deleted)."""
+        self.pending = [job for job in self.pending if job.library != library]
+        if self.running is not None and self.running.library == library:
+            self.bridge.engine.cancel_indexing()
+
     def cancel_all(self) -> None:
         """Drop waiting jobs and stop the running one (what is indexed so far stays)."""
         self.pending.clear()

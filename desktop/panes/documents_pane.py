@@ -407,6 +407,8 @@ class DocumentsPane(QWidget):
             self._live = {k: v for k, v in self._live.items() if k[0] != name}
             self.refresh(select=DEFAULT_LIBRARY)
 
+        # indexing into it would only hold the deletion up (one writer at a time)
+        self.queue.cancel_library(name)
         self.bridge.submit(
             "docs:delete-library", self.bridge.engine.delete_library(name), on_done=done
         )

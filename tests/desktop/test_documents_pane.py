@@ -13,7 +13,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
-from core.documents.events import DocumentStatus
+from core.documents.events import DocumentStatus, IndexSummary
 from core.engine import Engine
 from core.settings import load_settings, save_settings
 from desktop.bridge import EngineBridge
@@ -270,6 +270,35 @@ def test_libraries_create_rename_tick_and_delete(pane: DocumentsPane, aqt: Async
     pane.delete_library("articles")
     aqt.until(lambda: "articles" not in pane.libraries.names())
     assert pane.current_library() == "default"
+
+
+def test_deleting_a_library_stops_its_indexing(
+    pane: DocumentsPane, aqt: AsyncQt, tmp_path: Path
+) -> None:
+    records = [f"Record {i}: the valve in room {i} was checked." for i in range(200)]
+    big = text_pdf(tmp_path / "big.pdf", records)  # 200 chunks: four embedding batches
+    more = text_pdf(tmp_path / "more.pdf", FACTS)
+    embedding: list[DocumentStatus] = []
+    summaries: list[IndexSummary] = []
+
+    def on_status(ev: DocumentStatus) -> None:
+        if ev.state == "embedding":
+            embedding.append(ev)
+
+    pane.queue.status.connect(on_status)
+    pane.queue.summary.connect(lambda _library, summary: summaries.append(summary))
+    pane.create_library("big")
+    aqt.until(lambda: "big" in pane.libraries.names())
+    pane.add_paths([big], library="big")
+    aqt.until(lambda: bool(embedding), timeout=60)
+    pane.add_paths([more], library="big")  # waits behind the first job
+    pane.delete_library("big")
+    aqt.until(lambda: "big" not in pane.libraries.names() and not pane.queue.busy(), timeout=60)
+    # the running job stopped part-way and the waiting one never ran (it would have
+    # made the library again)
+    assert len(summaries) == 1 and summaries[0].cancelled and not summaries[0].indexed
+    libs = aqt.run(pane.bridge.engine.list_libraries())
+    assert isinstance(libs, list) and "big" not in {lb.name for lb in libs}
 
 
 def test_a_row_says_what_is_being_read(qtbot: QtBot) -> None:
