@@ -88,6 +88,16 @@ class IndexingQueue(QObject):
         self.pending.append(IndexJob(library, [path] if path else [], reindex=True))
         self._next()
 
+    def rename_library(self, old: str, new: str) -> None:
+        """Send the jobs waiting for ``old`` to ``new`` (they would make ``old`` again).
+
+        The running job finishes under its old name: the engine renames the
+        library after it, and the waiting jobs start after the rename.
+        """
+        for job in self.pending:
+            if job.library == old:
+                job.library = new
+
     def cancel_library(self, library: str) -> None:
         """Drop the jobs waiting for ``library`` and stop its running one (it is being deleted)."""
         self.pending = [job for job in self.pending if job.library != library]

@@ -395,6 +395,7 @@ class DocumentsPane(QWidget):
             if old in active:
                 self.libraries.set_active_libraries([new if n == old else n for n in active])
 
+        self.queue.rename_library(old, new)
         self.bridge.submit(
             "docs:rename-library", self.bridge.engine.rename_library(old, new), on_done=done
         )

@@ -301,6 +301,34 @@ def test_deleting_a_library_stops_its_indexing(
     assert isinstance(libs, list) and "big" not in {lb.name for lb in libs}
 
 
+def test_renaming_a_library_while_it_is_indexed_keeps_one_library(
+    pane: DocumentsPane, aqt: AsyncQt, tmp_path: Path
+) -> None:
+    records = [f"Record {i}: the valve in room {i} was checked." for i in range(200)]
+    big = text_pdf(tmp_path / "big.pdf", records)
+    more = text_pdf(tmp_path / "more.pdf", FACTS)
+    embedding: list[DocumentStatus] = []
+
+    def on_status(ev: DocumentStatus) -> None:
+        if ev.state == "embedding":
+            embedding.append(ev)
+
+    pane.queue.status.connect(on_status)
+    pane.create_library("papers")
+    aqt.until(lambda: "papers" in pane.libraries.names())
+    pane.add_paths([big], library="papers")
+    aqt.until(lambda: bool(embedding), timeout=60)
+    pane.add_paths([more], library="papers")  # waits behind the first job
+    pane.rename_library("papers", "articles")
+    aqt.until(lambda: "articles" in pane.libraries.names() and not pane.queue.busy(), timeout=120)
+    engine = pane.bridge.engine
+    libs = aqt.run(engine.list_libraries())
+    assert isinstance(libs, list) and [lb.name for lb in libs] == ["articles"]  # no new "papers"
+    docs = aqt.run(engine.list_documents("articles"))
+    assert isinstance(docs, list)
+    assert sorted((d.file, d.state) for d in docs) == [("big.pdf", "ready"), ("more.pdf", "ready")]
+
+
 def test_a_row_says_what_is_being_read(qtbot: QtBot) -> None:
     from desktop.documents.document_row import DocumentRow, RowState
 
