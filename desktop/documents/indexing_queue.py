@@ -88,6 +88,25 @@ class IndexingQueue(QObject):
         self.pending.append(IndexJob(library, [path] if path else [], reindex=True))
         self._next()
 
+    def drop_waiting(self, library: str, paths: list[str]) -> set[str]:
+        """Take ``paths`` out of the jobs still waiting for ``library``; returns those found.
+
+        A file removed while it waits must not be indexed afterwards. A job left
+        with nothing to do is dropped (a resume job, empty from the start, stays).
+        """
+        gone = set(paths)
+        found: set[str] = set()
+        kept: list[IndexJob] = []
+        for job in self.pending:
+            if job.library == library and job.paths:
+                found |= gone.intersection(job.paths)
+                job.paths = [p for p in job.paths if p not in gone]
+                if not job.paths:
+                    continue
+            kept.append(job)
+        self.pending = kept
+        return found
+
     def rename_library(self, old: str, new: str) -> None:
         """Send the jobs waiting for ``old`` to ``new`` (they would make ``old`` again).
 

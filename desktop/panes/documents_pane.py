@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 
 from core.documents.events import DocumentStatus, IndexSummary
 from core.documents.library import PENDING_STATES
+from core.errors import DocumentError
 from core.executors import run_blocking
 from core.types import Passage
 from desktop.bridge import EngineBridge
@@ -541,6 +542,10 @@ class DocumentsPane(QWidget):
     def remove_documents(self, paths: list[str], library: str | None = None) -> None:
         """Remove documents from the index (the files themselves are not touched)."""
         library = library or self.current_library()
+        # files still waiting to be indexed are taken out of the queue, not indexed later
+        waiting = self.queue.drop_waiting(library, paths)
+        for path in waiting:
+            self._live.pop((library, path), None)
         for path in paths:
             state = self.documents.state_of(path)
             if state is not None and library == self.current_library():
@@ -548,13 +553,17 @@ class DocumentsPane(QWidget):
                 self.documents.put(state)
         self.bridge.submit(
             f"docs:remove:{library}",
-            self._remove_all(paths, library),
+            self._remove_all(paths, library, waiting),
             on_done=lambda _r: self._after_change(library),
         )
 
-    async def _remove_all(self, paths: list[str], library: str) -> None:
+    async def _remove_all(self, paths: list[str], library: str, waiting: set[str]) -> None:
         for path in paths:
-            await self.bridge.engine.remove_document(path, library)
+            try:
+                await self.bridge.engine.remove_document(path, library)
+            except DocumentError:
+                if path not in waiting:  # one that never reached the index is gone already
+                    raise
 
     def remove_selected(self) -> None:
         paths = self.documents.selected_paths()

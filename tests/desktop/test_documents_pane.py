@@ -329,6 +329,31 @@ def test_renaming_a_library_while_it_is_indexed_keeps_one_library(
     assert sorted((d.file, d.state) for d in docs) == [("big.pdf", "ready"), ("more.pdf", "ready")]
 
 
+def test_a_file_removed_while_it_waits_is_never_indexed(
+    pane: DocumentsPane, aqt: AsyncQt, tmp_path: Path
+) -> None:
+    records = [f"Record {i}: the valve in room {i} was checked." for i in range(200)]
+    big = text_pdf(tmp_path / "big.pdf", records)
+    more = text_pdf(tmp_path / "more.pdf", FACTS)
+    embedding: list[DocumentStatus] = []
+
+    def on_status(ev: DocumentStatus) -> None:
+        if ev.state == "embedding":
+            embedding.append(ev)
+
+    pane.queue.status.connect(on_status)
+    pane.add_paths([big])
+    aqt.until(lambda: bool(embedding), timeout=60)
+    pane.add_paths([more])  # waits behind the first job
+    aqt.until(lambda: state_of(pane, more) == "queued")
+    pane.remove_documents([str(more.resolve())])
+    aqt.until(lambda: not pane.queue.busy() and state_of(pane, big) == "ready", timeout=120)
+    aqt.until(lambda: state_of(pane, more) == "")  # its row is gone, with no error
+    assert "No document" not in pane.status.text()
+    docs = aqt.run(pane.bridge.engine.list_documents("default"))
+    assert isinstance(docs, list) and [d.file for d in docs] == ["big.pdf"]
+
+
 def test_a_row_says_what_is_being_read(qtbot: QtBot) -> None:
     from desktop.documents.document_row import DocumentRow, RowState
 
