@@ -96,6 +96,25 @@ def settled(pane: DocumentsPane, *paths: Path) -> bool:
     return all(state_of(pane, p) in ("ready", "failed") for p in paths) and not pane.queue.busy()
 
 
+def index_long_pdf(
+    pane: DocumentsPane, aqt: AsyncQt, folder: Path, library: str = "default"
+) -> Path:
+    """Add a 200-chunk PDF (four embedding batches) to ``library``; return once it embeds."""
+    records = [f"Record {i}: the valve in room {i} was checked." for i in range(200)]
+    big = text_pdf(folder / "big.pdf", records)
+    embedding: list[DocumentStatus] = []
+
+    def on_status(ev: DocumentStatus) -> None:
+        if ev.state == "embedding":
+            embedding.append(ev)
+
+    pane.queue.status.connect(on_status)
+    pane.add_paths([big], library=library)
+    aqt.until(lambda: bool(embedding), timeout=60)
+    pane.queue.status.disconnect(on_status)
+    return big
+
+
 def test_drop_index_explain_failure_and_remove(
     pane: DocumentsPane, aqt: AsyncQt, pdfs: dict[str, Path]
 ) -> None:
@@ -227,17 +246,7 @@ def test_documents_left_half_indexed_are_finished_at_start(
 def test_a_stopped_document_says_stopped_not_indexing(
     pane: DocumentsPane, aqt: AsyncQt, tmp_path: Path
 ) -> None:
-    records = [f"Record {i}: the valve in room {i} was checked." for i in range(200)]
-    big = text_pdf(tmp_path / "big.pdf", records)  # 200 chunks: four embedding batches
-    embedding: list[DocumentStatus] = []
-
-    def on_status(ev: DocumentStatus) -> None:
-        if ev.state == "embedding":
-            embedding.append(ev)
-
-    pane.queue.status.connect(on_status)
-    pane.add_paths([big])
-    aqt.until(lambda: bool(embedding), timeout=60)
+    big = index_long_pdf(pane, aqt, tmp_path)
     pane.stop_button.click()
     aqt.until(lambda: not pane.queue.busy() and state_of(pane, big) == "stopped", timeout=60)
     item, row = pane.documents.rows[str(big.resolve())]
@@ -275,22 +284,12 @@ def test_libraries_create_rename_tick_and_delete(pane: DocumentsPane, aqt: Async
 def test_deleting_a_library_stops_its_indexing(
     pane: DocumentsPane, aqt: AsyncQt, tmp_path: Path
 ) -> None:
-    records = [f"Record {i}: the valve in room {i} was checked." for i in range(200)]
-    big = text_pdf(tmp_path / "big.pdf", records)  # 200 chunks: four embedding batches
     more = text_pdf(tmp_path / "more.pdf", FACTS)
-    embedding: list[DocumentStatus] = []
     summaries: list[IndexSummary] = []
-
-    def on_status(ev: DocumentStatus) -> None:
-        if ev.state == "embedding":
-            embedding.append(ev)
-
-    pane.queue.status.connect(on_status)
     pane.queue.summary.connect(lambda _library, summary: summaries.append(summary))
     pane.create_library("big")
     aqt.until(lambda: "big" in pane.libraries.names())
-    pane.add_paths([big], library="big")
-    aqt.until(lambda: bool(embedding), timeout=60)
+    index_long_pdf(pane, aqt, tmp_path, "big")
     pane.add_paths([more], library="big")  # waits behind the first job
     pane.delete_library("big")
     aqt.until(lambda: "big" not in pane.libraries.names() and not pane.queue.busy(), timeout=60)
@@ -304,20 +303,10 @@ def test_deleting_a_library_stops_its_indexing(
 def test_renaming_a_library_while_it_is_indexed_keeps_one_library(
     pane: DocumentsPane, aqt: AsyncQt, tmp_path: Path
 ) -> None:
-    records = [f"Record {i}: the valve in room {i} was checked." for i in range(200)]
-    big = text_pdf(tmp_path / "big.pdf", records)
     more = text_pdf(tmp_path / "more.pdf", FACTS)
-    embedding: list[DocumentStatus] = []
-
-    def on_status(ev: DocumentStatus) -> None:
-        if ev.state == "embedding":
-            embedding.append(ev)
-
-    pane.queue.status.connect(on_status)
     pane.create_library("papers")
     aqt.until(lambda: "papers" in pane.libraries.names())
-    pane.add_paths([big], library="papers")
-    aqt.until(lambda: bool(embedding), timeout=60)
+    index_long_pdf(pane, aqt, tmp_path, "papers")
     pane.add_paths([more], library="papers")  # waits behind the first job
     pane.rename_library("papers", "articles")
     aqt.until(lambda: "articles" in pane.libraries.names() and not pane.queue.busy(), timeout=120)
@@ -332,18 +321,8 @@ def test_renaming_a_library_while_it_is_indexed_keeps_one_library(
 def test_a_file_removed_while_it_waits_is_never_indexed(
     pane: DocumentsPane, aqt: AsyncQt, tmp_path: Path
 ) -> None:
-    records = [f"Record {i}: the valve in room {i} was checked." for i in range(200)]
-    big = text_pdf(tmp_path / "big.pdf", records)
     more = text_pdf(tmp_path / "more.pdf", FACTS)
-    embedding: list[DocumentStatus] = []
-
-    def on_status(ev: DocumentStatus) -> None:
-        if ev.state == "embedding":
-            embedding.append(ev)
-
-    pane.queue.status.connect(on_status)
-    pane.add_paths([big])
-    aqt.until(lambda: bool(embedding), timeout=60)
+    big = index_long_pdf(pane, aqt, tmp_path)
     pane.add_paths([more])  # waits behind the first job
     aqt.until(lambda: state_of(pane, more) == "queued")
     pane.remove_documents([str(more.resolve())])
