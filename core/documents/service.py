@@ -147,11 +147,11 @@ class DocumentService:
         out = []
         for name in self.manager.names():
             st = self.manager.store(name)
-            docs = st.query("SELECT count(*) FROM documents")[0][0]
             marks = ",".join("?" * len(PENDING_STATES))
-            unfinished = st.query(
-                f"SELECT count(*) FROM documents WHERE state IN ({marks})", PENDING_STATES
-            )[0][0]
+            docs, unfinished = st.query(
+                f"SELECT count(*), coalesce(sum(state IN ({marks})), 0) FROM documents",
+                PENDING_STATES,
+            )[0]
             out.append(
                 LibraryInfo(
                     name,

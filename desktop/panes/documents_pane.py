@@ -705,7 +705,10 @@ class DocumentsPane(QWidget):
 
     def _on_busy(self, busy: bool) -> None:
         self.stop_button.setVisible(busy)
-        if not busy:  # rows of a run that was stopped now say "Stopped"
+        shown = (row.state.state for _item, row in self.documents.rows.values())
+        if not busy and any(state in PENDING_STATES for state in shown):
+            # the run's last listing may have come while it still counted as running:
+            # the rows it left part-way (Stop) must say "Stopped"
             self._load_documents(self.current_library())
 
     def _on_bridge_failed(self, tag: str, error: BaseException) -> None:
