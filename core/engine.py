@@ -258,6 +258,12 @@ class Engine:
             if not question.strip():
                 yield Failed(UsageError("The question is empty."))
                 return
+            if model is not None:  # a mistyped --model fails before the search, not after
+                try:
+                    self.resolve_chat_model(model)
+                except LecternError as exc:
+                    yield Failed(exc)
+                    return
             if library is not None:
                 from core.retrieval.grounding import NOT_COVERED_ANSWER
 

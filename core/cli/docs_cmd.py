@@ -126,6 +126,9 @@ async def _index(args: argparse.Namespace) -> int:
             )
             for f, r in summary.failed:
                 print(f"failed: {f}: {r}")
+        nothing = not (summary.indexed or summary.unchanged or summary.failed)
+        if nothing and not summary.cancelled and not getattr(args, "reindex", False):
+            progress("No PDF files found in " + ", ".join(args.paths) + ".")
         return 130 if summary.cancelled else 0
     finally:
         await engine.close()
@@ -170,6 +173,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _half_indexed(n: int, library: str) -> str:
     return (
         f"{n} document{'s were' if n != 1 else ' was'} left half-indexed by an interrupted run; "
@@ -189,11 +196,16 @@ def cmd_libraries(args: argparse.Namespace) -> int:
     if args.json:
         print_json([lib.__dict__ for lib in libs])
     else:
+        if not libs:
+            progress("No libraries yet: lectern index PATH --library NAME makes one.")
         for lib in libs:
             flag = "  (needs re-index)" if lib.needs_reindex else ""
             if lib.unfinished:
                 flag += f"  ({lib.unfinished} half-indexed)"
-            print(f"{lib.name}: {lib.documents} documents, {lib.chunks} chunks{flag}")
+            print(
+                f"{lib.name}: {_count(lib.documents, 'document')}, "
+                f"{_count(lib.chunks, 'chunk')}{flag}"
+            )
     return 0
 
 

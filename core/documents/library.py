@@ -89,6 +89,11 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return list(out)
 
 
+def missing_reason(p: Path) -> str:
+    """Why a path that is not a regular file cannot be indexed."""
+    return "file not found" if not p.exists() else "not a regular file"
+
+
 class LibraryManager:
     """The libraries of one data directory."""
 
@@ -234,7 +239,11 @@ class Indexer:
             if self.cancel.is_set():
                 return
             if not p.is_file():
-                self._fail(path, "file not found" if not p.exists() else "not a regular file")
+                if path in known:  # its file is gone: the document says so
+                    self._fail(path, missing_reason(p))
+                else:  # a mistyped path is reported, never stored as a document
+                    self.summary.failed.append((path, missing_reason(p)))
+                    self._status(path, "failed", reason=missing_reason(p))
                 continue
             try:
                 sha = sha256_file(p)

@@ -26,6 +26,7 @@ from core.documents.library import (
     LibraryManager,
     document_records,
     expand_paths,
+    missing_reason,
     remove_document,
 )
 from core.documents.store import LibraryStore
@@ -195,6 +196,14 @@ class DocumentService:
     ) -> IndexSummary:
         """Queue and index ``paths`` (and leftovers of an interrupted run); emits the summary."""
         self._cancel.clear()
+        files = expand_paths(paths)
+        if not self.manager.exists(library) and not any(p.is_file() for p in files):
+            # nothing to add: a mistyped path or an empty folder makes no library
+            summary = IndexSummary(failed=[(str(p), missing_reason(p)) for p in files])
+            for path, reason in summary.failed:
+                emit(DocumentStatus(library, path, Path(path).name, "failed", reason=reason))
+            emit(summary)
+            return summary
         store = self.ensure_library(library)
         with store.owned():
             embedder = self.embedder()
@@ -206,7 +215,7 @@ class DocumentService:
             indexer = Indexer(
                 library, store, embedder, self.extractor, chunking, emit, self._cancel
             )
-            indexer.queue(expand_paths(paths))
+            indexer.queue(files)
             indexer.process_pending()
             summary = indexer.summary
         emit(summary)

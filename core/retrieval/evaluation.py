@@ -57,6 +57,8 @@ def load_questions(path: str | Path) -> list[Question]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise UsageError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not a text file (JSONL, one question per line).") from exc
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -73,6 +75,11 @@ def load_questions(path: str | Path) -> list[Question]:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"{path}:{n}: not a question line ({exc})") from exc
+    if not out:
+        raise UsageError(
+            f"{path} holds no questions.",
+            hint='one JSON object a line, with "id" and "question"',
+        )
     return out
 
 

@@ -46,3 +46,15 @@ def test_an_empty_question_is_refused_before_any_model_loads(
     assert rc == 2
     assert captured.out == ""
     assert captured.err.strip().splitlines() == ["lectern: error: The question is empty."]
+
+
+def test_a_mistyped_model_is_refused_before_the_search(
+    chat_data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # with a library that did not cover the question, it answered and exited 0
+    rc = main(["--data-dir", str(chat_data_dir), "ask", "Why?", "--model", "nosuch"])
+    captured = capsys.readouterr()
+    assert rc == 1 and captured.out == ""
+    assert captured.err.strip().splitlines() == [
+        "lectern: error: No model 'nosuch'. (see 'lectern models list' for installed models)"
+    ]

@@ -88,6 +88,37 @@ def test_index_list_remove(tmp_path: Path, starter_embedder: Path) -> None:
     assert res.returncode == 1 and "no library named 'nope'" in res.stderr
 
 
+def test_a_mistyped_path_or_an_empty_folder_is_reported_and_stored_nowhere(
+    tmp_path: Path, starter_embedder: Path
+) -> None:
+    # a mistyped path became a failed document, and made its library
+    data = docs_data_dir_with_embedder(tmp_path / "data", starter_embedder)
+    missing = tmp_path / "nope.pdf"
+    res = _lectern(data, "index", str(missing), "--library", "typo", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["failed"] == [{"file": str(missing), "reason": "file not found"}]
+    (tmp_path / "empty").mkdir()
+    res = _lectern(data, "index", str(tmp_path / "empty"), "--library", "typo")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.strip().endswith(f"No PDF files found in {tmp_path / 'empty'}.")
+    res = _lectern(data, "docs", "libraries")
+    assert res.stdout == "" and "No libraries yet" in res.stderr
+
+    good = text_pdf(tmp_path / "good.pdf", FACTS)
+    res = _lectern(data, "index", str(good), str(missing), "--library", "typo", "--json")
+    assert json.loads(res.stdout)["failed"] == [{"file": str(missing), "reason": "file not found"}]
+    res = _lectern(data, "docs", "list", "--library", "typo", "--json")
+    assert [d["file"] for d in json.loads(res.stdout)] == ["good.pdf"]
+    assert _lectern(data, "docs", "libraries").stdout.startswith("typo: 1 document, ")
+
+    # a document whose file is gone says so when it is indexed again
+    good.unlink()
+    res = _lectern(data, "index", str(good), "--library", "typo", "--json")
+    assert json.loads(res.stdout)["failed"] == [{"file": str(good), "reason": "file not found"}]
+    res = _lectern(data, "docs", "list", "--library", "typo", "--json")
+    assert [(d["file"], d["state"]) for d in json.loads(res.stdout)] == [("good.pdf", "failed")]
+
+
 def test_ask_that_the_library_does_not_cover_says_no_model_ran(ubuntu_library: Path) -> None:
     res = _lectern(
         ubuntu_library, "ask", "What is the best temperature for baking sourdough bread?",

@@ -51,6 +51,13 @@ def test_loads_the_shared_eval_sets(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"question": "no id"}) + "\n")
     with pytest.raises(UsageError):
         load_questions(bad)
+    # an empty file gave every metric as 0.0 with exit 0; a binary one crashed
+    bad.write_text("\n\n")
+    with pytest.raises(UsageError, match="holds no questions"):
+        load_questions(bad)
+    bad.write_bytes(bytes(range(256)))
+    with pytest.raises(UsageError, match="is not a text file"):
+        load_questions(bad)
 
 
 def test_page_ranks_and_bootstrap_intervals() -> None:
