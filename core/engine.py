@@ -39,6 +39,7 @@ from core.models.importer import DiscoveredModel, discover, import_model
 from core.models.registry import ModelRecord, ModelRegistry
 from core.models.rerankers import STARTER_PREFIX, download_reranker, reranker_problem
 from core.models.starter import (
+    STARTER_MODEL_ID,
     ensure_starter_embedder,
     ensure_starter_model,
     ensure_starter_reranker,
@@ -87,6 +88,11 @@ class Engine:
         """Install the offline starter models if needed."""
         return await run_blocking("models", self.ensure_starter_models_sync)
 
+    def _install_starter_if_named(self, model: str | Path) -> None:
+        """The starter model is registered on first use: naming it is a use."""
+        if str(model) == STARTER_MODEL_ID:
+            self.ensure_starter_models_sync()
+
     async def list_models(self) -> list[ModelRecord]:
         """Installed models, starter first."""
         return await run_blocking("models", self.registry.list)
@@ -116,6 +122,7 @@ class Engine:
         if model is None:
             rec = self.ensure_starter_models_sync()
             return rec, rec.path
+        self._install_starter_if_named(model)
         try:
             rec = self.registry.get(model)
             return rec, rec.path
@@ -560,6 +567,7 @@ class Engine:
 
     def plan_model_sync(self, model: str | Path, hardware: HardwareInfo | None = None) -> Plan:
         """Blocking :meth:`plan_model`."""
+        self._install_starter_if_named(model)
         path, rec = resolve_model(self.registry, model)
         hw = hardware or self.hardware_service.detect()
         opts = plan_options(self.settings.generation, rec.overrides if rec else None)

@@ -71,6 +71,14 @@ def test_plan_by_model_id_on_this_machine(
     assert "GPU layers" in capsys.readouterr().out
 
 
+def test_the_starter_model_id_works_in_a_fresh_data_directory(
+    capsys: pytest.CaptureFixture[str], data_dir: Path
+) -> None:
+    # it was "No model" until some other command (models list, a chat) had installed it
+    out = _json(capsys, ["--data-dir", str(data_dir), "plan", STARTER_MODEL_ID, "--json"])
+    assert out["fit"] in ("gpu", "partial", "cpu") and out["estimate"]["weights_bytes"] > 0
+
+
 def test_plan_errors(capsys: pytest.CaptureFixture[str], data_dir: Path, tmp_path: Path) -> None:
     assert main(["--data-dir", str(data_dir), "plan", "no-such-model"]) == 1
     assert "No model 'no-such-model'" in capsys.readouterr().err
