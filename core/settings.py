@@ -121,6 +121,8 @@ class UiState(_Section):
     window_geometry: str | None = None
     splitter_sizes: list[int] = Field(default_factory=list)
     last_conversation_id: str | None = None
+    # the libraries ticked in the documents pane (searched when you ask); None: never chosen
+    active_libraries: list[str] | None = None
 
 
 # Relevance thresholds earlier versions shipped as their default: a file holding one of them

@@ -135,13 +135,16 @@ class MainWindow(QMainWindow):
         self.models_pane.start()
         self.chat_pane.start()
         self.status.start()
+        ui_state = load_ui_state(self.bridge.engine.paths.ui_state_file)
+        if ui_state.active_libraries is not None:
+            self.documents_pane.set_active_libraries(ui_state.active_libraries)
         start_docs = getattr(self.documents_pane, "start", None)
         if start_docs is not None:
             start_docs()
         active = getattr(self.documents_pane, "active_libraries", None)
         if callable(active):
             self.chat_pane.set_active_libraries(active())
-        last = load_ui_state(self.bridge.engine.paths.ui_state_file).last_conversation_id
+        last = ui_state.last_conversation_id
         if last:
             self.chat_pane.open_conversation(last)
 
@@ -199,6 +202,7 @@ class MainWindow(QMainWindow):
         state.splitter_sizes = self.splitter.sizes()
         conv = self.chat_pane.conversation
         state.last_conversation_id = conv.id if conv else None
+        state.active_libraries = self.documents_pane.active_libraries()
         save_ui_state(path, state)
         if self.chat_pane.streaming:
             self.chat_pane.stop()

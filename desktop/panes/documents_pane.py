@@ -100,6 +100,7 @@ class DocumentsPane(QWidget):
         self._last_summary = ""
         self._warmed = False
         self._resumed = False  # documents left half-indexed are resumed once, at start
+        self._ticks_chosen = False  # False: no ticks remembered; the first listing ticks all
         # library counts follow documents becoming ready, at most twice a second
         self._counts_timer = QTimer(self)
         self._counts_timer.setSingleShot(True)
@@ -256,7 +257,8 @@ class DocumentsPane(QWidget):
         return self.libraries.active_libraries()
 
     def set_active_libraries(self, names: list[str]) -> None:
-        """Tick exactly ``names`` (a conversation with its own choice was opened)."""
+        """Tick exactly ``names`` (the ticks remembered from the last session)."""
+        self._ticks_chosen = True
         self.libraries.set_active_libraries(names)
 
     def refresh(self, select: str = "") -> None:
@@ -272,6 +274,9 @@ class DocumentsPane(QWidget):
         if DEFAULT_LIBRARY not in {n for n, _ in pairs}:
             pairs.insert(0, (DEFAULT_LIBRARY, 0))  # always somewhere to drop into
         self._counts = dict(pairs)
+        if not self._ticks_chosen:  # the first start: every library is searched
+            self._ticks_chosen = True
+            self.libraries.set_active_libraries([n for n, _ in pairs])
         if not self._warmed and (any(n for _, n in pairs) or self.watched.folders()):
             self._warm_up()
         self.libraries.set_libraries(pairs, select)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from core.engine import Engine
@@ -117,3 +118,35 @@ def test_a_gguf_dropped_on_the_window_is_added_as_a_model(
     assert rec is not None and rec.path == str(starter_gguf) and rec.source == "imported"
     assert models.tabs.currentIndex() == 0
     assert models.local.message.styleSheet() == ""  # the earlier error's colour is gone
+
+
+def test_the_ticked_libraries_are_remembered(qtbot: QtBot, aqt: AsyncQt, data_dir: Path) -> None:
+    # every start ticked "default" alone: a library made with 'lectern index' or ticked
+    # the day before was not searched until ticked again
+    engine = Engine(data_dir)
+    for name in ("manuals", "notes"):
+        aqt.run(engine.create_library(name))
+    window = MainWindow(EngineBridge(engine))
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    # the first start searches every library there is
+    aqt.until(lambda: window.documents_pane.libraries.count() == 3)
+    assert window.chat_pane.active_libraries == ["default", "manuals", "notes"]
+    window.documents_pane.set_active_libraries(["notes"])
+    window.close()
+
+    again = MainWindow(EngineBridge(engine))
+    qtbot.addWidget(again)
+    again.show()
+    again.start()
+    aqt.until(lambda: again.documents_pane.libraries.count() == 3)
+    assert again.documents_pane.active_libraries() == ["notes"]
+    assert again.chat_pane.active_libraries == ["notes"]
+    ticked = [
+        item.text().split()[0]
+        for i in range(3)
+        if (item := again.documents_pane.libraries.item(i)).checkState() == Qt.CheckState.Checked
+    ]
+    assert ticked == ["notes"]
+    again.close()
