@@ -97,6 +97,14 @@ class LibraryNotFoundError(DocumentError):
     """No library of that name exists."""
 
 
+class LibraryDamagedError(DocumentError):
+    """A library's files cannot be read (a damaged database or description)."""
+
+    def __init__(self, message: str, hint: str = "", reason: str = "") -> None:
+        super().__init__(message, hint)
+        self.reason = reason or message  # what is damaged, in a few words
+
+
 class HardwareError(LecternError):
     """Hardware detection or planning failed."""
 

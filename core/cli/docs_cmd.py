@@ -199,6 +199,13 @@ def cmd_libraries(args: argparse.Namespace) -> int:
         if not libs:
             progress("No libraries yet: lectern index PATH --library NAME makes one.")
         for lib in libs:
+            if lib.damaged:
+                print(f"{lib.name}: damaged ({lib.damaged})")
+                progress(
+                    f"The library '{lib.name}' cannot be read: delete its folder and index "
+                    "its PDFs again (your PDF files are not affected)."
+                )
+                continue
             flag = "  (needs re-index)" if lib.needs_reindex else ""
             if lib.unfinished:
                 flag += f"  ({lib.unfinished} half-indexed)"

@@ -29,8 +29,15 @@ from core.documents.embedder import Embedder, EmbedderInfo
 from core.documents.events import DocumentStatus, IndexSummary
 from core.documents.extraction import ExtractedDocument, ExtractionError, Extractor
 from core.documents.store import LibraryStore, NewChunk, fault_point
-from core.errors import DocumentError, LibraryNotFoundError, UsageError
+from core.errors import (
+    DocumentError,
+    LibraryDamagedError,
+    LibraryLockedError,
+    LibraryNotFoundError,
+    UsageError,
+)
 from core.events import Event
+from core.locking import FileLock
 from core.models.registry import sha256_file
 
 EMBED_BATCH = 64
@@ -48,6 +55,7 @@ class LibraryInfo:
     embedder: str
     needs_reindex: bool = False
     unfinished: int = 0  # documents an interrupted run left queued, extracting or embedding
+    damaged: str = ""  # why the library cannot be read (then it can only be deleted)
 
 
 @dataclass(frozen=True)
@@ -169,11 +177,26 @@ class LibraryManager:
         if not self.exists(name):
             raise LibraryNotFoundError(f"There is no library named '{name}'.")
         with self._lock:
-            st = self.store(name)
+            try:
+                st = self.store(name)
+            except LibraryDamagedError:  # what cannot be opened can still be deleted
+                self._delete_damaged(name)
+                return
             st.take_ownership()  # refuse while another process writes to it
             st.close()
             self._stores.pop(name, None)
             shutil.rmtree(self.folder(name))
+
+    def _delete_damaged(self, name: str) -> None:
+        folder = self.folder(name)
+        owner = FileLock(folder / "owner.lock")
+        if not owner.acquire(timeout=0):
+            raise LibraryLockedError(
+                f"The library '{name}' is being changed by another Lectern process.",
+                hint="wait for it to finish, or close the other Lectern",
+            )
+        owner.release()
+        shutil.rmtree(folder)
 
     def close(self) -> None:
         with self._lock:

@@ -30,7 +30,7 @@ from core.documents.library import (
     remove_document,
 )
 from core.documents.store import LibraryStore
-from core.errors import DocumentError, LecternError, UsageError
+from core.errors import DocumentError, LecternError, LibraryDamagedError, UsageError
 from core.events import Event
 from core.paths import DataPaths
 from core.retrieval.grounding import Retrieval, merged
@@ -147,7 +147,11 @@ class DocumentService:
         fp = self.embedder_fingerprint()
         out = []
         for name in self.manager.names():
-            st = self.manager.store(name)
+            try:
+                st = self.manager.store(name)
+            except LibraryDamagedError as exc:  # listed, so that it can be deleted
+                out.append(LibraryInfo(name, 0, 0, "", damaged=exc.reason))
+                continue
             marks = ",".join("?" * len(PENDING_STATES))
             docs, unfinished = st.query(
                 f"SELECT count(*), coalesce(sum(state IN ({marks})), 0) FROM documents",

@@ -38,7 +38,7 @@ import numpy as np
 from core.documents.embedder import EmbedderInfo
 from core.documents.faults import fault_point
 from core.documents.index_worker import RemoteVectors, index_worker
-from core.errors import DocumentError, LibraryLockedError
+from core.errors import DocumentError, LibraryDamagedError, LibraryLockedError
 from core.locking import FileLock
 
 _SCHEMA = """
@@ -133,6 +133,16 @@ class NewChunk:
     keyword_text: str
 
 
+def damaged(folder: Path, what: str) -> LibraryDamagedError:
+    """The error for a library whose files cannot be read."""
+    return LibraryDamagedError(
+        f"The library '{folder.name}' is damaged: {what}.",
+        hint=f"delete it in the Documents pane, or delete the folder {folder}, then index "
+        "its PDFs again; your PDF files are not affected",
+        reason=what,
+    )
+
+
 class LibraryStore:
     """One library's storage. Open with ``writer=True`` to take the owner lock."""
 
@@ -141,15 +151,24 @@ class LibraryStore:
         self.meta_file = folder / "library.json"
         if not self.meta_file.exists():
             raise DocumentError(f"{folder} is not a Lectern library (library.json missing).")
-        self.meta: dict[str, Any] = json.loads(self.meta_file.read_text(encoding="utf-8"))
+        try:
+            self.meta: dict[str, Any] = json.loads(self.meta_file.read_text(encoding="utf-8"))
+            if not isinstance(self.meta, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as exc:
+            raise damaged(folder, f"library.json cannot be read ({exc})") from exc
         self._lock = threading.RLock()
         self._owner: FileLock | None = None
         self._owner_depth = 0
         self.db = sqlite3.connect(folder / "index.sqlite3", check_same_thread=False, timeout=30)
-        self.db.isolation_level = None  # explicit BEGIN/COMMIT in tx()
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
+        try:
+            self.db.isolation_level = None  # explicit BEGIN/COMMIT in tx()
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise damaged(folder, f"index.sqlite3: {exc}") from exc
         self._vectors: RemoteVectors | None = None
         self._total: tuple[int, int] | None = None
         self._scratch: sqlite3.Connection | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
@@ -32,10 +32,16 @@ class LibraryList(QListWidget):
         self.itemChanged.connect(self._on_item_changed)
 
     # -- contents -------------------------------------------------------------
-    def set_libraries(self, libraries: Sequence[tuple[str, int]], select: str = "") -> None:
+    def set_libraries(
+        self,
+        libraries: Sequence[tuple[str, int]],
+        select: str = "",
+        damaged: Collection[str] = (),
+    ) -> None:
         """Show ``(name, document count)`` pairs, keeping the selection and the ticks.
 
-        ``select`` picks the library to show (after creating or renaming one).
+        ``select`` picks the library to show (after creating or renaming one);
+        ``damaged`` libraries cannot be read and say so instead of a count.
         """
         current = select or self.current_library()
         names = [n for n, _ in libraries]
@@ -43,7 +49,8 @@ class LibraryList(QListWidget):
         try:
             self.clear()
             for name, documents in libraries:
-                item = QListWidgetItem(self._label(name, documents))
+                label = f"{name}   (damaged)" if name in damaged else self._label(name, documents)
+                item = QListWidgetItem(label)
                 item.setData(Qt.ItemDataRole.UserRole, name)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(

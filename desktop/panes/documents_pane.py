@@ -97,6 +97,7 @@ class DocumentsPane(QWidget):
         self._forwarders: list[DropForwarder] = []
         self._live: dict[tuple[str, str], RowState] = {}  # (library, path) -> busy state
         self._counts: dict[str, int] = {}
+        self._damaged: dict[str, str] = {}  # library -> why it cannot be read (the error line)
         self._last_summary = ""
         self._warmed = False
         self._resumed = False  # documents left half-indexed are resumed once, at start
@@ -279,7 +280,13 @@ class DocumentsPane(QWidget):
             self.libraries.set_active_libraries([n for n, _ in pairs])
         if not self._warmed and (any(n for _, n in pairs) or self.watched.folders()):
             self._warm_up()
-        self.libraries.set_libraries(pairs, select)
+        self._damaged = {
+            str(lib.name): f"The library '{lib.name}' is damaged: {lib.damaged}. Delete it and "
+            "index its PDFs again (your PDF files are not affected)."
+            for lib in libs
+            if getattr(lib, "damaged", "")
+        }
+        self.libraries.set_libraries(pairs, select, damaged=self._damaged)
         self.active_libraries_changed.emit(self.libraries.active_libraries())
         self._load_documents(self.current_library())
         self._update_buttons()
@@ -335,6 +342,11 @@ class DocumentsPane(QWidget):
         self._update_buttons()
 
     def _load_documents(self, library: str) -> None:
+        if library in self._damaged:  # nothing to list: say why instead
+            self.documents.set_rows([])
+            self._show_stack()
+            self._say(html.escape(self._damaged[library], quote=False), error=True)
+            return
         if library not in self._counts or self._counts.get(library, 0) == 0:
             # a library that does not exist yet (the default before the first drop)
             self.bridge.submit(

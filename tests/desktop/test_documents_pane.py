@@ -281,6 +281,35 @@ def test_libraries_create_rename_tick_and_delete(pane: DocumentsPane, aqt: Async
     assert pane.current_library() == "default"
 
 
+def test_a_damaged_library_says_so_and_can_be_deleted(
+    qtbot: QtBot, aqt: AsyncQt, engine_dir: Path, pdfs: dict[str, Path]
+) -> None:
+    # an unreadable library made the whole library list fail: no library could be shown
+    engine = Engine(engine_dir)
+    aqt.run(engine.create_library("broken"))
+    aqt.run(engine.close())
+    (engine_dir / "libraries" / "broken" / "index.sqlite3").write_bytes(b"\x07" * 5000)
+    engine = Engine(engine_dir)
+    p = DocumentsPane(EngineBridge(engine), watch_interval_s=0.3)
+    qtbot.addWidget(p)
+    p.resize(340, 640)
+    p.show()
+    aqt.until(lambda: p.libraries.names() == ["default", "broken"])
+    assert p.libraries.item(1).text() == "broken   (damaged)"
+    p.add_paths([pdfs["good"]], library="default")
+    aqt.until(lambda: p.documents.count() == 1 and not p.queue.busy(), timeout=120)
+    p.libraries.select("broken")
+    aqt.until(lambda: p.documents.count() == 0)  # not the rows of the library shown before
+    assert p.status.text().startswith("The library 'broken' is damaged: index.sqlite3: ")
+    assert "index its PDFs again" in p.status.text()
+    p.grab().save(str(SCREENSHOTS / "documents-pane-damaged.png"))
+    p.delete_library("broken")
+    aqt.until(lambda: p.libraries.names() == ["default"])
+    assert not (engine_dir / "libraries" / "broken").exists()
+    p.close_down()
+    aqt.run(engine.close())
+
+
 def test_deleting_a_library_stops_its_indexing(
     pane: DocumentsPane, aqt: AsyncQt, tmp_path: Path
 ) -> None:

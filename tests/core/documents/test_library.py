@@ -11,7 +11,12 @@ import pytest
 
 from core.documents.store import LibraryStore
 from core.engine import Engine
-from core.errors import DocumentError, LibraryLockedError, LibraryNotFoundError
+from core.errors import (
+    DocumentError,
+    LibraryDamagedError,
+    LibraryLockedError,
+    LibraryNotFoundError,
+)
 from tests.conftest import docs_data_dir_with_embedder
 from tests.core.documents.pdfs import (
     FACTS,
@@ -198,3 +203,29 @@ async def test_a_library_has_one_writer(engine: Engine, tmp_path: Path) -> None:
         other.close()
     _, summary = await collect_index(engine, [tmp_path / "b.pdf"])
     assert summary.indexed == [str(tmp_path / "b.pdf")]
+
+
+@pytest.mark.parametrize("damage", ["library.json", "index.sqlite3"])
+async def test_a_damaged_library_is_listed_as_such_and_can_be_deleted(
+    engine: Engine, damage: str
+) -> None:
+    # one unreadable library failed every listing with a traceback (the others with it)
+    # and could not be deleted
+    await engine.create_library("good")
+    await engine.create_library("broken")
+    target = engine.paths.libraries_dir / "broken" / damage
+    garbage = b"{" if damage == "library.json" else b"SQLite format 3\x00" + b"\x07" * 4000
+    target.write_bytes(garbage)
+    engine.documents.manager.close()  # as a new process would open it
+
+    libs = {lib.name: lib for lib in await engine.list_libraries()}
+    assert libs["good"].damaged == ""
+    assert libs["broken"].damaged.startswith(damage)
+    with pytest.raises(LibraryDamagedError) as err:
+        await engine.search("anything", "broken")
+    assert err.value.message.startswith("The library 'broken' is damaged: " + damage)
+    assert "index its PDFs again" in err.value.hint
+
+    await engine.delete_library("broken")
+    assert [lib.name for lib in await engine.list_libraries()] == ["good"]
+    assert not (engine.paths.libraries_dir / "broken").exists()
