@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from types import TracebackType
 
 from core.errors import LecternError
 from core.executors import shutdown_all
+from core.logs import log_unexpected, start_logging, stop_logging
 
 
 def run_app(data_dir: str | None = None) -> int:
@@ -30,6 +32,8 @@ def run_app(data_dir: str | None = None) -> int:
     except LecternError as exc:
         show_error(None, exc)
         return 1
+    start_logging(engine.paths)
+    log_uncaught_exceptions()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     closed = asyncio.Event()
@@ -43,4 +47,16 @@ def run_app(data_dir: str | None = None) -> int:
         loop.run_until_complete(closed.wait())
         loop.run_until_complete(engine.close())
     shutdown_all()  # the page viewer's OCR process, the executors' threads
+    stop_logging()
     return 0
+
+
+def log_uncaught_exceptions() -> None:
+    """An exception escaping a Qt slot is written to the log (Qt only printed it)."""
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+        log_unexpected(error.with_traceback(tb), "uncaught exception")
+        previous(kind, error, tb)
+
+    sys.excepthook = hook

@@ -17,7 +17,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from core.engine import Engine
+from core.errors import LecternError
 from core.events import Event
+from core.logs import log_unexpected
 from desktop.gil_latency import shorten_switch_interval
 from desktop.qt_workarounds import collect_garbage_on_gui_thread, guard_none_refcount
 
@@ -54,6 +56,8 @@ class EngineBridge(QObject):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - reported to the GUI, never raised into Qt
+                if not isinstance(exc, LecternError):  # a bug: its traceback goes to the log
+                    log_unexpected(exc, f"{tag} failed")
                 self.failed.emit(tag, exc)
             else:
                 if on_done is not None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.errors import LecternError
+from core.logs import bug_hint
 
 
 def error_text(error: BaseException) -> tuple[str, str]:
     """(message, hint) for any error; unexpected ones get a generic message."""
     if isinstance(error, LecternError):
         return error.message, error.hint
-    return (
-        f"Something went wrong: {type(error).__name__}: {error}",
-        "this is a bug in Lectern; please report it",
-    )
+    return f"Something went wrong: {type(error).__name__}: {error}", bug_hint()
 
 
 def error_line(error: BaseException) -> str:

@@ -9,12 +9,15 @@ This module is the one place where errors become exit codes.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from core import __version__
 from core.cli import chat_cmd, docs_cmd, hardware_cmd, models_cmd
 from core.errors import LecternError, UsageError
+from core.logs import start_logging, stop_logging, unexpected_error_line
+from core.paths import DataPaths, resolve_data_dir
 
 COMMAND_MODULES = (models_cmd, hardware_cmd, docs_cmd, chat_cmd)
 
@@ -49,6 +52,7 @@ def main(
             parser.print_help(sys.stderr)
             return 2
         return start_gui(args)
+    start_logging(DataPaths(resolve_data_dir(args.data_dir)))
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:
@@ -62,3 +66,12 @@ def main(
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        if os.environ.get("LECTERN_DEBUG"):
+            raise
+        # a bug: one line for the user, the traceback in the log file
+        message, hint = unexpected_error_line(exc)
+        print(f"lectern: error: {message} ({hint})", file=sys.stderr)
+        return 1
+    finally:
+        stop_logging()

@@ -155,7 +155,8 @@ class LibraryStore:
             self.meta: dict[str, Any] = json.loads(self.meta_file.read_text(encoding="utf-8"))
             if not isinstance(self.meta, dict):
                 raise ValueError("not a JSON object")
-        except (OSError, ValueError) as exc:
+            EmbedderInfo.from_json(self.meta["embedder"])  # what every search needs
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise damaged(folder, f"library.json cannot be read ({exc})") from exc
         self._lock = threading.RLock()
         self._owner: FileLock | None = None

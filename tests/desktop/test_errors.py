@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from core.engine import Engine
 from core.errors import ModelFileError
+from core.logs import start_logging, stop_logging
+from desktop.bridge import EngineBridge
 from desktop.errors import error_line, join_hint
+from tests.desktop.conftest import AsyncQt
 
 
 def test_message_and_hint_read_as_two_sentences() -> None:
@@ -19,3 +25,31 @@ def test_message_and_hint_read_as_two_sentences() -> None:
         "x.gguf is truncated. Download it again."
     )
     assert error_line(RuntimeError("boom")).startswith("Something went wrong: RuntimeError: boom.")
+
+
+def test_a_bug_in_a_background_task_is_logged_and_points_at_the_log(
+    aqt: AsyncQt, data_dir: Path
+) -> None:
+    # "please report it" gave nothing to report: no log file was written
+    engine = Engine(data_dir)
+    where = start_logging(engine.paths)
+    try:
+        bridge = EngineBridge(engine)
+        failures: list[BaseException] = []
+        bridge.failed.connect(lambda _tag, exc: failures.append(exc))
+
+        async def buggy() -> None:
+            raise ZeroDivisionError("division by zero")
+
+        bridge.submit("docs:list-libraries", buggy())
+        aqt.until(lambda: bool(failures))
+        assert error_line(failures[0]) == (
+            "Something went wrong: ZeroDivisionError: division by zero. This is a bug in "
+            f"Lectern; please report it with the log file {where}."
+        )
+        assert where is not None
+        text = where.read_text(encoding="utf-8")
+        assert "docs:list-libraries failed: division by zero" in text
+        assert 'raise ZeroDivisionError("division by zero")' in text
+    finally:
+        stop_logging()

@@ -205,7 +205,7 @@ async def test_a_library_has_one_writer(engine: Engine, tmp_path: Path) -> None:
     assert summary.indexed == [str(tmp_path / "b.pdf")]
 
 
-@pytest.mark.parametrize("damage", ["library.json", "index.sqlite3"])
+@pytest.mark.parametrize("damage", ["library.json", "index.sqlite3", "library.json{}"])
 async def test_a_damaged_library_is_listed_as_such_and_can_be_deleted(
     engine: Engine, damage: str
 ) -> None:
@@ -213,9 +213,13 @@ async def test_a_damaged_library_is_listed_as_such_and_can_be_deleted(
     # and could not be deleted
     await engine.create_library("good")
     await engine.create_library("broken")
-    target = engine.paths.libraries_dir / "broken" / damage
-    garbage = b"{" if damage == "library.json" else b"SQLite format 3\x00" + b"\x07" * 4000
-    target.write_bytes(garbage)
+    garbage = {
+        "library.json": b"{",  # not JSON
+        "library.json{}": b"{}",  # JSON without the embedder every search needs
+        "index.sqlite3": b"SQLite format 3\x00" + b"\x07" * 4000,
+    }[damage]
+    damage = damage.removesuffix("{}")
+    (engine.paths.libraries_dir / "broken" / damage).write_bytes(garbage)
     engine.documents.manager.close()  # as a new process would open it
 
     libs = {lib.name: lib for lib in await engine.list_libraries()}
