@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.documents.embedder import Embedder
 from core.documents.store import ChunkRow, LibraryStore
@@ -53,6 +53,7 @@ from core.executors import executor
 from core.retrieval.coverage import missing_names, question_names
 from core.retrieval.fts import query_terms
 from core.retrieval.grounding import Retrieval
+from core.retrieval.overview import about_every_document, is_overview_question
 from core.retrieval.reranker import Reranker, probability, question_sentences
 from core.types import Passage
 
@@ -297,6 +298,26 @@ class HybridSearcher:
             )
         return out
 
+    def opening_pages(
+        self, scored: Sequence[Scored], k: int, score: float, every: bool
+    ) -> list[Scored]:
+        """The first chunk of each of the first pages of the document that matched best,
+        or of every document that matched (``every``), sharing ``k`` pages between them."""
+        docs: list[ChunkRow] = []  # the best chunk of each document, best first
+        for s in scored:
+            if all(d.sha != s.chunk.sha for d in docs):
+                docs.append(s.chunk)
+        docs = docs[:k] if every else docs[:1]
+        per_doc = max(1, k // len(docs))
+        out: list[Scored] = []
+        for top in docs:
+            pages: set[int] = set()
+            for row in self.store.neighbours(top.sha, 0, 0, 4 * per_doc):
+                if row.page not in pages and len(pages) < per_doc:
+                    pages.add(row.page)
+                    out.append(Scored(replace(row, file=top.file, path=top.path), score, score))
+        return out
+
     def search(self, query: str, k: int, params: SearchParams | None = None) -> list[Passage]:
         params = params or SearchParams()
         return self.passages(self.scored(query, params)[0], k, params)
@@ -341,6 +362,11 @@ class HybridSearcher:
         missing = self.missing_names(question, scored, params)
         relevance = self.relevance(scored, unknown, params, len(missing))
         covered = relevance >= params.threshold
+        if not covered and scored and is_overview_question(question):
+            # "What is this manual about?" resembles no passage; its opening pages answer it
+            every = about_every_document(question)
+            opening = self.opening_pages(scored, k, relevance, every)
+            return Retrieval(self.passages(opening, k, params), True, relevance)
         # Not covered: nothing is given to the model, so re-ranking (~0.6 s) is spared.
         ranked = self.reranked(question, scored, params) if covered else None
         # A cross-encoder that reads no chunk as an answer is guessing between them: on the

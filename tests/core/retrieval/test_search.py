@@ -57,6 +57,28 @@ async def test_a_covered_question_and_an_uncovered_one(ubuntu_library: Path) -> 
     assert "do not" in NOT_COVERED_ANSWER
 
 
+async def test_a_question_about_the_whole_guide_is_answered_from_its_opening_pages(
+    ubuntu_library: Path,
+) -> None:
+    # "Summarize this document." resembles no passage: it was refused as not covered
+    engine = Engine(ubuntu_library)
+    try:
+        about = await engine.retrieve_for_question("Summarize this document.", "eval")
+        specific = await engine.retrieve_for_question(
+            "What does the guide say about baking sourdough bread?", "eval"
+        )
+    finally:
+        await engine.close()
+    assert about.covered and about.relevance < 0.39  # below the threshold, yet answered
+    pages = _page_texts()
+    with_text = [n for n, text in enumerate(pages, 1) if text.strip()]
+    assert [p.page for p in about.passages] == with_text[:6]  # its first six pages of text
+    assert "Ubuntu Packaging Guide" in about.passages[0].text
+    for p in about.passages:  # citations that open their page and highlight the passage
+        assert pages[p.page - 1][p.char_start : p.char_end].split() == p.text.split()
+    assert not specific.covered  # a question about something in it is not an overview
+
+
 async def test_keyword_only_terms_are_found(ubuntu_library: Path) -> None:
     """An exact command name that the embedder knows nothing about still ranks its page."""
     engine = Engine(ubuntu_library)

@@ -1,0 +1,63 @@
+"""Which questions ask what a document is about as a whole (answered from its opening pages)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.retrieval.overview import about_every_document, is_overview_question
+from tests.conftest import REPO, SHARED_EVAL
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is this manual about?",
+        "What's the manual about in general?",
+        "Summarize this document.",
+        "summarise the attached pdf",
+        "Give me an overview of the document",
+        "Give me a summary of this user manual!",
+        "What does this document describe?",
+        "What do the PDFs cover?",
+        "What are the main topics of this book?",
+    ],
+)
+def test_questions_about_a_whole_document(question: str) -> None:
+    assert is_overview_question(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What does the manual say about the SMTP port?",
+        "What does this document describe about grading?",
+        "Summarize the section on installation",
+        "How do I summarize results in this manual?",
+        "What is AMC?",
+        "What is the manual's default port?",
+    ],
+)
+def test_questions_about_something_in_a_document(question: str) -> None:
+    assert not is_overview_question(question)
+
+
+def test_no_question_of_the_benchmarks_is_taken_for_one() -> None:
+    # the route must not turn an unanswerable question into a covered one
+    files = [*SHARED_EVAL.glob("*.jsonl"), *(REPO / "bench" / "dev").glob("*.jsonl")]
+    questions = [
+        json.loads(line)["question"]
+        for f in files
+        for line in Path(f).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    assert len(questions) > 100
+    assert [q for q in questions if is_overview_question(q)] == []
+
+
+def test_one_document_or_all_of_them() -> None:
+    assert about_every_document("What are these documents about?")
+    assert about_every_document("Summarize my PDFs")
+    assert not about_every_document("What is this manual about?")
