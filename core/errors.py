@@ -8,6 +8,8 @@ in exactly one place each; anything else that escapes is a bug.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class LecternError(Exception):
     """Base of all user-facing errors."""
@@ -103,6 +105,16 @@ class LibraryDamagedError(DocumentError):
     def __init__(self, message: str, hint: str = "", reason: str = "") -> None:
         super().__init__(message, hint)
         self.reason = reason or message  # what is damaged, in a few words
+
+    @classmethod
+    def of(cls, folder: Path, what: str) -> LibraryDamagedError:
+        """The error for the library in ``folder``, whose ``what`` cannot be read."""
+        return cls(
+            f"The library '{folder.name}' is damaged: {what}.",
+            hint=f"delete it in the Documents pane, or delete the folder {folder}, then "
+            "index its PDFs again; your PDF files are not affected",
+            reason=what,
+        )
 
 
 class HardwareError(LecternError):

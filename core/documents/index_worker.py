@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from core.documents.embedder import EmbedderInfo, load_embedder
-from core.errors import DocumentError
+from core.errors import DocumentError, LibraryDamagedError
 from core.priority import lower_this_process
 
 # Texts per request when embedding a batch: a search waits for at most one such request
@@ -41,6 +41,10 @@ from core.priority import lower_this_process
 EMBED_REQUEST = 16
 
 _VECTOR_METHODS = frozenset({"upsert", "delete_sha", "count", "stray_shas", "query", "embeddings"})
+
+
+class _UnreadableError(Exception):
+    """A library's Chroma database cannot be opened (its files are damaged)."""
 
 
 class _Served:
@@ -67,7 +71,14 @@ class _Served:
             if vec is None:
                 from core.documents.vectors import ChromaVectors
 
-                vec = self.vectors[folder] = ChromaVectors(Path(folder))
+                try:
+                    vec = self.vectors[folder] = ChromaVectors(Path(folder))
+                except Exception as exc:
+                    # SQLite's own words for a damaged file (codes 26 and 11), as Chroma
+                    # passes them on; anything else (a lock, a full disk) is no damage
+                    if any(w in str(exc) for w in ("not a database", "malformed")):
+                        raise _UnreadableError(f"{type(exc).__name__}: {exc}") from exc
+                    raise
             return getattr(vec, method)(*rest)
         if op == "rerank":
             from core.retrieval.reranker import load_cross_encoder
@@ -103,8 +114,10 @@ def _serve(conn: Connection) -> None:
         op, args = msg
         try:
             result = served.handle(op, args)
+        except _UnreadableError as exc:
+            reply: tuple[str, Any] = ("unreadable", str(exc))
         except Exception as exc:  # noqa: BLE001 - the caller gets the reason
-            reply: tuple[str, Any] = ("error", f"{type(exc).__name__}: {exc}")
+            reply = ("error", f"{type(exc).__name__}: {exc}")
         else:
             reply = ("ok", result)
         try:
@@ -174,6 +187,10 @@ class IndexWorker:
                     "The indexing process stopped unexpectedly.",
                     hint="try again; it is restarted on the next use",
                 ) from None
+        if status == "unreadable":  # only the vectors op says so; args[0] is the folder
+            raise LibraryDamagedError.of(
+                Path(args[0]).parent, f"its vector index cannot be read ({value})"
+            )
         if status != "ok":
             raise DocumentError("The indexing process could not do this.", hint=str(value))
         return value

@@ -179,10 +179,12 @@ class LibraryManager:
         with self._lock:
             try:
                 st = self.store(name)
+                st.take_ownership()  # refuse while another process writes to it
             except LibraryDamagedError:  # what cannot be opened can still be deleted
+                if name in self._stores:
+                    self._stores.pop(name).close()
                 self._delete_damaged(name)
                 return
-            st.take_ownership()  # refuse while another process writes to it
             st.close()
             self._stores.pop(name, None)
             shutil.rmtree(self.folder(name))

@@ -133,16 +133,6 @@ class NewChunk:
     keyword_text: str
 
 
-def damaged(folder: Path, what: str) -> LibraryDamagedError:
-    """The error for a library whose files cannot be read."""
-    return LibraryDamagedError(
-        f"The library '{folder.name}' is damaged: {what}.",
-        hint=f"delete it in the Documents pane, or delete the folder {folder}, then index "
-        "its PDFs again; your PDF files are not affected",
-        reason=what,
-    )
-
-
 class LibraryStore:
     """One library's storage. Open with ``writer=True`` to take the owner lock."""
 
@@ -157,7 +147,7 @@ class LibraryStore:
                 raise ValueError("not a JSON object")
             EmbedderInfo.from_json(self.meta["embedder"])  # what every search needs
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise damaged(folder, f"library.json cannot be read ({exc})") from exc
+            raise LibraryDamagedError.of(folder, f"library.json cannot be read ({exc})") from exc
         self._lock = threading.RLock()
         self._owner: FileLock | None = None
         self._owner_depth = 0
@@ -169,7 +159,7 @@ class LibraryStore:
             self.db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             self.db.close()
-            raise damaged(folder, f"index.sqlite3: {exc}") from exc
+            raise LibraryDamagedError.of(folder, f"index.sqlite3: {exc}") from exc
         self._vectors: RemoteVectors | None = None
         self._total: tuple[int, int] | None = None
         self._scratch: sqlite3.Connection | None = None

@@ -233,3 +233,25 @@ async def test_a_damaged_library_is_listed_as_such_and_can_be_deleted(
     await engine.delete_library("broken")
     assert [lib.name for lib in await engine.list_libraries()] == ["good"]
     assert not (engine.paths.libraries_dir / "broken").exists()
+
+
+async def test_a_damaged_vector_index_says_so_and_the_library_can_be_deleted(
+    tmp_path: Path, starter_embedder: Path, docs_embedder: object
+) -> None:
+    # it said "The indexing process could not do this. (InternalError: ...)"
+    data = docs_data_dir_with_embedder(tmp_path / "data", starter_embedder)
+    engine = Engine(data)
+    await collect_index(engine, [text_pdf(tmp_path / "facts.pdf", FACTS)], "broken")
+    await engine.close()
+    (data / "libraries" / "broken" / "chroma" / "chroma.sqlite3").write_bytes(b"junk\n")
+    engine = Engine(data)
+    try:
+        with pytest.raises(LibraryDamagedError) as err:
+            await engine.search("quindle valve", "broken")
+        assert err.value.message.startswith(
+            "The library 'broken' is damaged: its vector index cannot be read (InternalError: "
+        )
+        await engine.delete_library("broken")
+        assert await engine.list_libraries() == []
+    finally:
+        await engine.close()
