@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from types import TracebackType
 
+from core import __version__
 from core.errors import LecternError
 from core.executors import shutdown_all
 from core.logs import log_unexpected, start_logging, stop_logging
@@ -14,6 +16,8 @@ from core.logs import log_unexpected, start_logging, stop_logging
 def run_app(data_dir: str | None = None) -> int:
     """Show the main window and run the event loop until it closes."""
     import qasync
+    from PySide6.QtCore import qVersion
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
     from core.engine import Engine
@@ -34,6 +38,14 @@ def run_app(data_dir: str | None = None) -> int:
         return 1
     start_logging(engine.paths)
     log_uncaught_exceptions()
+    logging.getLogger("desktop").info(
+        "Lectern %s started: data %s, Python %s, Qt %s, platform %s",
+        __version__,
+        engine.paths.root,
+        sys.version.split()[0],
+        qVersion(),
+        QGuiApplication.platformName(),
+    )
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     closed = asyncio.Event()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -30,6 +31,17 @@ from core.models.gguf_info import read_info
 from core.models.registry import ModelRecord
 
 _END = object()
+
+
+log = logging.getLogger(__name__)
+
+
+def _described(config: LoadConfig) -> str:
+    return (
+        f"n_gpu_layers={config.n_gpu_layers} n_ctx={config.n_ctx} "
+        f"kv={config.type_k}/{config.type_v} flash_attn={config.flash_attn} "
+        f"threads={config.n_threads}"
+    )
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,7 @@ class ChatService:
                     loaded = self.generator.load(config, template)
                 except ModelLoadError as exc:
                     error = exc  # try the next, smaller configuration
+                    log.warning("loading %s failed with %s: %s", path, _described(config), exc)
                     continue
                 except WorkerCrashedError:
                     # llama.cpp aborted (an assertion, out of memory): a fresh worker
@@ -80,7 +93,16 @@ class ChatService:
                         f"llama.cpp crashed while loading {Path(path).name}.",
                         hint="the file may be damaged, or too large for this machine",
                     )
+                    log.warning("llama.cpp crashed loading %s with %s", path, _described(config))
                     continue
+                log.info(
+                    "loaded %s: %s; %d GPU layers, context %d, template from %s",
+                    path,
+                    _described(config),
+                    loaded.n_gpu_layers,
+                    loaded.n_ctx,
+                    template.source,
+                )
                 self.loaded = LoadedModel(
                     record=record,
                     path=path,

@@ -206,6 +206,7 @@ class DocumentService:
             summary = IndexSummary(failed=[(str(p), missing_reason(p)) for p in files])
             for path, reason in summary.failed:
                 emit(DocumentStatus(library, path, Path(path).name, "failed", reason=reason))
+            _log_summary(library, summary)
             emit(summary)
             return summary
         store = self.ensure_library(library)
@@ -222,6 +223,7 @@ class DocumentService:
             indexer.queue(files)
             indexer.process_pending()
             summary = indexer.summary
+        _log_summary(library, summary)
         emit(summary)
         return summary
 
@@ -266,6 +268,7 @@ class DocumentService:
                     emit(DocumentStatus(library, d["path"], d["file"], "queued"))
             indexer.process_pending(rehash=True)
             summary = indexer.summary
+        _log_summary(library, summary)
         emit(summary)
         return summary
 
@@ -290,3 +293,16 @@ class DocumentService:
         params = self.params()
         results = [self.searcher(n, questions=True).retrieve(question, k, params) for n in names]
         return merged(results, k)
+
+
+def _log_summary(library: str, summary: IndexSummary) -> None:
+    log.info(
+        "library %r: %d indexed, %d unchanged, %d failed%s",
+        library,
+        len(summary.indexed),
+        len(summary.unchanged),
+        len(summary.failed),
+        " (cancelled)" if summary.cancelled else "",
+    )
+    for path, reason in summary.failed:
+        log.info("library %r: %s failed: %s", library, path, reason)

@@ -35,6 +35,9 @@ def test_ask_json(chat_data_dir: Path, capsys: pytest.CaptureFixture[str]) -> No
         "decode_tps",
     }
     assert out["stats"]["prompt_tokens"] > 0 and out["stats"]["completion_tokens"] > 0
+    # how the model was loaded is in the log, for a bug report
+    log = (chat_data_dir / "logs" / "lectern.log").read_text(encoding="utf-8")
+    assert "INFO core.chat.service: loaded " in log and "n_gpu_layers=0 n_ctx=" in log
 
 
 def test_an_empty_question_is_refused_before_any_model_loads(

@@ -103,6 +103,8 @@ def test_a_mistyped_path_or_an_empty_folder_is_reported_and_stored_nowhere(
     assert res.stderr.strip().endswith(f"No PDF files found in {tmp_path / 'empty'}.")
     res = _lectern(data, "docs", "libraries")
     assert res.stdout == "" and "No libraries yet" in res.stderr
+    log = (data / "logs" / "lectern.log").read_text(encoding="utf-8")
+    assert f"library 'typo': {missing} failed: file not found" in log
 
     good = text_pdf(tmp_path / "good.pdf", FACTS)
     res = _lectern(data, "index", str(good), str(missing), "--library", "typo", "--json")
