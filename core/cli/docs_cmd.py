@@ -164,9 +164,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             ]
         )
     else:
+        names = [d.file for d in docs]
         for d in docs:
             why = f" ({d.reason})" if d.reason else ""
-            print(f"{d.state:<10} {d.pages:>5} p {d.chunks:>6} ch  {d.file}{why}")
+            shown = d.path if names.count(d.file) > 1 else d.file  # which of the same name
+            print(f"{d.state:<10} {d.pages:>5} p {d.chunks:>6} ch  {shown}{why}")
         left = sum(1 for d in docs if d.state in PENDING_STATES)
         if left:
             progress(_half_indexed(left, args.library))

@@ -132,3 +132,25 @@ def test_ask_that_the_library_does_not_cover_says_no_model_ran(ubuntu_library: P
     assert res.stderr.strip().splitlines()[-1] == (
         "no model ran: nothing in the library was relevant enough"
     )
+
+
+def test_two_documents_of_the_same_name_are_told_apart(
+    tmp_path: Path, starter_embedder: Path
+) -> None:
+    data = docs_data_dir_with_embedder(tmp_path / "data", starter_embedder)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = text_pdf(tmp_path / "a" / "notes.pdf", FACTS)
+    second = text_pdf(tmp_path / "b" / "notes.pdf", FACTS[:2])
+    assert _lectern(data, "index", str(first), str(second)).returncode == 0
+    # the list said "notes.pdf" twice
+    listed = _lectern(data, "docs", "list").stdout.splitlines()
+    assert [line.split()[-1] for line in listed] == [str(first), str(second)]
+    res = _lectern(data, "docs", "remove", "notes.pdf")
+    assert res.returncode == 2
+    assert res.stderr.strip() == (
+        "lectern: error: Several documents are called 'notes.pdf'. "
+        f"(give the full path: {first}, {second})"
+    )
+    assert _lectern(data, "docs", "remove", str(first)).returncode == 0
+    assert _lectern(data, "docs", "list").stdout.split()[-1] == "notes.pdf"
