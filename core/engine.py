@@ -683,7 +683,13 @@ class Engine:
             "conversations", self.conversations.export_markdown, conversation_id
         )
         target = Path(path)
-        await run_blocking("conversations", atomic_write_text, target, text)
+        try:
+            await run_blocking("conversations", atomic_write_text, target, text)
+        except OSError as exc:  # a read-only folder, a full disk: the user's to fix
+            raise LecternError(
+                f"Cannot write {target}: {exc.strerror or exc}",
+                hint="choose another folder",
+            ) from exc
         return target
 
     def send_message(

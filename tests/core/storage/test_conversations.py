@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from core.engine import Engine
-from core.errors import GenerationError
+from core.errors import GenerationError, LecternError
 from core.events import Done, Event, Failed, Sources, Token
 from core.storage.conversations import (
     ConversationNotFoundError,
@@ -176,6 +176,13 @@ async def test_engine_conversation_api(data_dir: Path, tmp_path: Path) -> None:
     await engine.set_system_prompt(conv.id, "Other.")
     out = await engine.export_conversation(conv.id, tmp_path / "out" / "chat.md")
     assert out.read_text(encoding="utf-8").startswith("# Renamed\n")
+    # a folder that cannot be written is the user's to fix, not "a bug in Lectern"
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    with pytest.raises(LecternError) as err:
+        await engine.export_conversation(conv.id, blocked / "chat.md")
+    assert err.value.message.startswith(f"Cannot write {blocked / 'chat.md'}: ")
+    assert err.value.hint == "choose another folder"
     assert engine.paths.conversations_db.exists()
     await engine.delete_conversation(conv.id)
     assert await engine.list_conversations() == []
