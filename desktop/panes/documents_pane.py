@@ -286,6 +286,9 @@ class DocumentsPane(QWidget):
             for lib in libs
             if getattr(lib, "damaged", "")
         }
+        if not select and not self.libraries.current_library():
+            # the first listing shows a library with documents, not an empty "default"
+            select = next((n for n, count in pairs if count), "")
         self.libraries.set_libraries(pairs, select, damaged=self._damaged)
         self.active_libraries_changed.emit(self.libraries.active_libraries())
         self._load_documents(self.current_library())

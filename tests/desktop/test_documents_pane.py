@@ -281,6 +281,27 @@ def test_libraries_create_rename_tick_and_delete(pane: DocumentsPane, aqt: Async
     assert pane.current_library() == "default"
 
 
+def test_the_pane_opens_on_a_library_with_documents(
+    qtbot: QtBot, aqt: AsyncQt, engine_dir: Path, pdfs: dict[str, Path]
+) -> None:
+    # it opened on the empty "default" (shown even when it does not exist yet)
+    engine = Engine(engine_dir)
+
+    async def index() -> None:
+        async for _ev in engine.index([pdfs["good"]], "manuals"):
+            pass
+
+    aqt.run(index())
+    p = DocumentsPane(EngineBridge(engine), watch_interval_s=0.3)
+    qtbot.addWidget(p)
+    p.show()
+    aqt.until(lambda: p.documents.count() == 1)
+    assert p.libraries.names() == ["default", "manuals"]
+    assert p.current_library() == "manuals"
+    p.close_down()
+    aqt.run(engine.close())
+
+
 def test_a_damaged_library_says_so_and_can_be_deleted(
     qtbot: QtBot, aqt: AsyncQt, engine_dir: Path, pdfs: dict[str, Path]
 ) -> None:
