@@ -46,6 +46,7 @@ from core.models.starter import (
 )
 from core.paths import DataPaths, resolve_data_dir
 from core.retrieval.grounding import Retrieval
+from core.retrieval.small_talk import is_small_talk
 from core.settings import (
     GenerationSettings,
     Settings,
@@ -252,8 +253,11 @@ class Engine:
         library: str | Sequence[str] | None = None,
         model: str | None = None,
         history: Sequence[Message] = (),
+        sampling: GenerationSettings | None = None,
     ) -> AsyncIterator[Event]:
         """Answer ``question``; with a library, grounded on its passages (cited as [n]).
+
+        ``sampling`` replaces the generation settings (a model's own overrides).
 
         With a library, ``Progress(task="search")`` comes before and after the search
         (messages "Searching the documents", then "Thinking"). When the library holds
@@ -271,13 +275,15 @@ class Engine:
                 except LecternError as exc:
                     yield Failed(exc)
                     return
-            if library is not None:
+            # "Thanks!" or "Hi" is answered by the model, not searched for and refused
+            library_or_none = None if is_small_talk(question) else library
+            if library_or_none is not None:
                 from core.retrieval.grounding import NOT_COVERED_ANSWER
 
                 # a question is re-ranked (about 0.6 s on 2 cores): say what is happening
                 yield Progress("search", 0, 0, "Searching the documents")
                 try:
-                    hits = await self.retrieve_for_question(question, library)
+                    hits = await self.retrieve_for_question(question, library_or_none)
                 except LecternError as exc:
                     yield Failed(exc)
                     return
@@ -289,7 +295,10 @@ class Engine:
                     return
                 passages = tuple(hits.passages)
             async for ev in self.chat(
-                [*history, Message("user", question)], model=model, passages=passages
+                [*history, Message("user", question)],
+                model=model,
+                sampling=sampling,
+                passages=passages,
             ):
                 yield ev
 
@@ -783,7 +792,13 @@ class Engine:
         if libraries:
             # a leading system message in the history is the conversation's system prompt
             library = libraries[0] if len(libraries) == 1 else list(libraries)
-            events = self.ask(question, library=library, model=model, history=[*system, *past])
+            events = self.ask(
+                question,
+                library=library,
+                model=model,
+                history=[*system, *past],
+                sampling=sampling,
+            )
         else:
             messages = [*system, *past, Message("user", question)]
             events = self.chat(messages, model=model, sampling=sampling)

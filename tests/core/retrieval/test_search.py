@@ -127,6 +127,12 @@ async def test_ask_with_a_library_says_what_it_does_and_when_it_cannot_answer(
                 model=str(starter_gguf),
             )
         ]
+        thanks = [
+            ev
+            async for ev in engine.ask(
+                "Thanks, that helps!", library="eval", model=str(starter_gguf)
+            )
+        ]
     finally:
         await engine.close()
     searching = Progress("search", 0, 0, "Searching the documents")
@@ -145,3 +151,38 @@ async def test_ask_with_a_library_says_what_it_does_and_when_it_cannot_answer(
     assert isinstance(yes[-1], Done) and yes[-1].text
     assert "tok/s" in stats_summary(yes[-1].stats)
     assert any(isinstance(ev, Token) for ev in yes)
+    # a thank-you is not searched for and refused ("do not seem to cover that"): the
+    # model answers it, without passages
+    assert not any(isinstance(ev, Progress) and ev.task == "search" for ev in thanks)
+    assert not any(isinstance(ev, Sources) and ev.passages for ev in thanks)
+    assert isinstance(thanks[-1], Done) and thanks[-1].text != NOT_COVERED_ANSWER
+    assert thanks[-1].stats is not None and thanks[-1].stats.completion_tokens > 0
+
+
+async def test_a_models_own_sampling_reaches_answers_from_documents(
+    ubuntu_library: Path, starter_gguf: Path
+) -> None:
+    # the desktop chat passes a model's own settings (Models → Settings…); an answer from
+    # documents was written with the global ones instead
+    engine = Engine(ubuntu_library)
+    try:
+        conv = await engine.create_conversation()
+        sampling = engine.settings.generation.model_copy(
+            update={"max_tokens": 3, "temperature": 0.0}
+        )
+        events = [
+            ev
+            async for ev in engine.send_message(
+                conv.id,
+                "How can I make pbuilder stop when a build fails?",
+                libraries=["eval"],
+                model=str(starter_gguf),
+                sampling=sampling,
+            )
+        ]
+    finally:
+        await engine.close()
+    assert any(isinstance(ev, Sources) and ev.passages for ev in events)
+    done = events[-1]
+    assert isinstance(done, Done) and done.stats is not None
+    assert 0 < done.stats.completion_tokens <= 3
