@@ -36,6 +36,7 @@ from core.models.downloads import Downloader, PartialDownload, stream_download, 
 from core.models.gguf_info import read_info
 from core.models.hub import HubRepo, RemoteModelFile, resolve_token
 from core.models.importer import DiscoveredModel, discover, import_model
+from core.models.overrides import sampling_for
 from core.models.registry import ModelRecord, ModelRegistry
 from core.models.rerankers import STARTER_PREFIX, download_reranker, reranker_problem
 from core.models.starter import (
@@ -197,16 +198,12 @@ class Engine:
         ``run_on`` (speed measurement) ignores end-of-answer tokens and stop
         strings: the model writes until ``max_tokens`` or a stop.
         """
-        settings = sampling or self.settings.generation
         msgs = list(messages)
 
         async def events() -> AsyncGenerator[Event, None]:
             if not msgs or msgs[-1].role != "user":
                 yield Failed(UsageError("The last message must be the user's question."))
                 return
-            system = settings.system_prompt
-            if msgs[0].role == "system":
-                system = msgs[0].content
             history = tuple(m for m in msgs[:-1] if m.role != "system")
             try:
                 rec, path = await run_blocking("chat-load", self.resolve_chat_model, model)
@@ -219,6 +216,11 @@ class Engine:
             except LecternError as exc:
                 yield Failed(exc)
                 return
+            # the model's own sampling (Models → Settings…) unless the caller chose
+            settings = sampling or sampling_for(rec, self.settings.generation)
+            system = settings.system_prompt
+            if msgs[0].role == "system":
+                system = msgs[0].content
             request = GenerateRequest(
                 system_prompt=system,
                 history=history,

@@ -24,27 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.models.overrides import LOAD_KEYS, SAMPLING_KEYS, sampling_for
 from core.models.registry import ModelRecord
 from core.settings import GenerationSettings
 
-LOAD_KEYS = ("n_ctx", "n_gpu_layers", "chat_template")
-SAMPLING_KEYS = (
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "repeat_penalty",
-    "seed",
-    "max_tokens",
-)
-
-
-def sampling_for(record: ModelRecord | None, defaults: GenerationSettings) -> GenerationSettings:
-    """The generation settings with a model's sampling overrides applied."""
-    if record is None:
-        return defaults
-    update = {k: v for k, v in record.overrides.items() if k in SAMPLING_KEYS}
-    return defaults.model_copy(update=update) if update else defaults
+__all__ = ["LOAD_KEYS", "SAMPLING_KEYS", "ModelSettingsDialog", "sampling_for"]
 
 
 class _Optional(QWidget):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
 from core.cli import main
+from core.engine import Engine
 
 
 def test_ask_json(chat_data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -61,3 +63,16 @@ def test_a_mistyped_model_is_refused_before_the_search(
     assert captured.err.strip().splitlines() == [
         "lectern: error: No model 'nosuch'. (see 'lectern models list' for installed models)"
     ]
+
+
+def test_a_models_own_settings_apply_on_the_command_line(
+    data_dir: Path, starter_gguf: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # set in Models → Settings…, they applied in the desktop chat only
+    engine = Engine(data_dir)
+    record = asyncio.run(engine.import_model(starter_gguf))
+    engine.registry.update_overrides(record.id, {"max_tokens": 2, "temperature": 0.0})
+    argv = ["--data-dir", str(data_dir), "ask", "Tell me a long story.", "--no-library"]
+    assert main([*argv, "--model", record.id, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert 0 < out["stats"]["completion_tokens"] <= 2
