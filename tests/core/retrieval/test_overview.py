@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from core.retrieval.overview import about_every_document, is_overview_question
-from tests.conftest import REPO, SHARED_EVAL
+from tests.core.retrieval.questions import benchmark_questions
 
 
 @pytest.mark.parametrize(
@@ -46,13 +43,7 @@ def test_questions_about_something_in_a_document(question: str) -> None:
 
 def test_no_question_of_the_benchmarks_is_taken_for_one() -> None:
     # the route must not turn an unanswerable question into a covered one
-    files = [*SHARED_EVAL.glob("*.jsonl"), *(REPO / "bench" / "dev").glob("*.jsonl")]
-    questions = [
-        json.loads(line)["question"]
-        for f in files
-        for line in Path(f).read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
+    questions = benchmark_questions()
     assert len(questions) > 100
     assert [q for q in questions if is_overview_question(q)] == []
 

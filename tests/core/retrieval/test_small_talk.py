@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from core.retrieval.small_talk import is_small_talk
-from tests.conftest import REPO, SHARED_EVAL
+from tests.core.retrieval.questions import benchmark_questions
 
 
 @pytest.mark.parametrize(
@@ -31,11 +28,5 @@ def test_questions_are_not_small_talk(message: str) -> None:
 
 
 def test_no_question_of_the_benchmarks_is_small_talk() -> None:
-    files = [*SHARED_EVAL.glob("*.jsonl"), *(REPO / "bench" / "dev").glob("*.jsonl")]
-    questions = [
-        json.loads(line)["question"]
-        for f in files
-        for line in Path(f).read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
+    questions = benchmark_questions()
     assert len(questions) > 100 and not [q for q in questions if is_small_talk(q)]
