@@ -46,6 +46,7 @@ from core.models.starter import (
     ensure_starter_reranker,
 )
 from core.paths import DataPaths, resolve_data_dir
+from core.retrieval.follow_up import is_follow_up, with_previous
 from core.retrieval.grounding import Retrieval
 from core.retrieval.small_talk import is_small_talk
 from core.settings import (
@@ -285,7 +286,7 @@ class Engine:
                 # a question is re-ranked (about 0.6 s on 2 cores): say what is happening
                 yield Progress("search", 0, 0, "Searching the documents")
                 try:
-                    hits = await self.retrieve_for_question(question, library_or_none)
+                    hits = await self._retrieve_in_context(question, library_or_none, history)
                 except LecternError as exc:
                     yield Failed(exc)
                     return
@@ -466,6 +467,17 @@ class Engine:
     async def search(self, query: str, library: str = "default", k: int = 6) -> list[Passage]:
         """The ``k`` best passages (one per page), best first."""
         return await run_blocking("search", self.documents.search, query, library, k)
+
+    async def _retrieve_in_context(
+        self, question: str, library: str | Sequence[str], history: Sequence[Message]
+    ) -> Retrieval:
+        """Retrieve for a question; a follow-up ("And on Fedora?") with the one before it."""
+        previous = next((m.content for m in reversed(history) if m.role == "user"), "")
+        if previous.strip() and is_follow_up(question):
+            hits = await self.retrieve_for_question(with_previous(question, previous), library)
+            if hits.covered:
+                return hits
+        return await self.retrieve_for_question(question, library)
 
     async def retrieve_for_question(self, question: str, library: str | Sequence[str]) -> Retrieval:
         """Passages to answer from, and whether the library covers the question at all."""

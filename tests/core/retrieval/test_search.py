@@ -10,6 +10,7 @@ from core.engine import Engine
 from core.events import Done, Progress, Sources, Token
 from core.retrieval.grounding import NOT_COVERED_ANSWER
 from core.storage.recording import stats_summary
+from core.types import Message
 from tests.conftest import SHARED_EVAL
 
 UBUNTU = SHARED_EVAL / "pdfs" / "ubuntu-packaging-guide.pdf"
@@ -186,3 +187,27 @@ async def test_a_models_own_sampling_reaches_answers_from_documents(
     done = events[-1]
     assert isinstance(done, Done) and done.stats is not None
     assert 0 < done.stats.completion_tokens <= 3
+
+
+async def test_a_follow_up_question_is_searched_with_the_one_before(
+    ubuntu_library: Path, starter_gguf: Path
+) -> None:
+    # "Where is it configured?" alone was refused: the search did not know what "it" is
+    first = "How can I make pbuilder stop when a build fails?"
+    follow_up = "Where is it configured?"
+    engine = Engine(ubuntu_library)
+    try:
+        alone = await engine.retrieve_for_question(follow_up, "eval")
+        history = [Message("user", first), Message("assistant", "Use a hook.")]
+        events = [
+            ev
+            async for ev in engine.ask(
+                follow_up, library="eval", model=str(starter_gguf), history=history
+            )
+        ]
+    finally:
+        await engine.close()
+    assert not alone.covered
+    sources = next(ev for ev in events if isinstance(ev, Sources))
+    assert sources.passages and sources.passages[0].page == 45
+    assert isinstance(events[-1], Done) and events[-1].text != NOT_COVERED_ANSWER
