@@ -46,7 +46,7 @@ from core.models.starter import (
     ensure_starter_reranker,
 )
 from core.paths import DataPaths, resolve_data_dir
-from core.retrieval.follow_up import is_follow_up, with_previous
+from core.retrieval.follow_up import in_context
 from core.retrieval.grounding import Retrieval
 from core.retrieval.small_talk import is_small_talk
 from core.settings import (
@@ -472,9 +472,9 @@ class Engine:
         self, question: str, library: str | Sequence[str], history: Sequence[Message]
     ) -> Retrieval:
         """Retrieve for a question; a follow-up ("And on Fedora?") with the one before it."""
-        previous = next((m.content for m in reversed(history) if m.role == "user"), "")
-        if previous.strip() and is_follow_up(question):
-            hits = await self.retrieve_for_question(with_previous(question, previous), library)
+        text = in_context(question, [m.content for m in history if m.role == "user"])
+        if text is not None:
+            hits = await self.retrieve_for_question(text, library)
             if hits.covered:
                 return hits
         return await self.retrieve_for_question(question, library)

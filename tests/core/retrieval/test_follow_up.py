@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.retrieval.follow_up import is_follow_up, with_previous
+from core.retrieval.follow_up import in_context, is_follow_up
 from tests.core.retrieval.questions import benchmark_questions
 
 
@@ -31,7 +31,15 @@ def test_no_question_of_the_benchmarks_is_a_follow_up() -> None:
     assert len(questions) > 100 and not [q for q in questions if is_follow_up(q)]
 
 
-def test_the_previous_question_comes_first() -> None:
-    assert with_previous("And on  Fedora?", "How do I install AMC?\n") == (
-        "How do I install AMC? And on Fedora?"
+def test_a_follow_up_is_searched_after_the_question_it_leans_on() -> None:
+    install = "How do I install AMC\non Ubuntu?"
+    assert (
+        in_context("And on  Fedora?", [install]) == "How do I install AMC on Ubuntu? And on Fedora?"
     )
+    # a chain of follow-ups keeps the question they all lean on; thanks are skipped
+    assert in_context("What about Mandriva?", [install, "And on Fedora?", "Thanks!"]) == (
+        "How do I install AMC on Ubuntu? And on Fedora? What about Mandriva?"
+    )
+    assert in_context("Which version is needed?", [install]) is None  # stands alone
+    assert in_context("And on Fedora?", []) is None
+    assert in_context("And on Fedora?", ["Hi!"]) is None
