@@ -83,10 +83,11 @@ def start_logging(paths: DataPaths) -> Path | None:
         )
         handler.addFilter(_OwnInfoOrWarnings())
         _added.append(handler)
-    console = _Stderr()  # what Python printed without a handler
-    console.setLevel(logging.WARNING)
-    console.addFilter(_NotFileOnly())
-    _added.append(console)
+    if sys.stderr is not None:  # a windowed app on Windows has none
+        console = _Stderr()  # what Python printed without a handler
+        console.setLevel(logging.WARNING)
+        console.addFilter(_NotFileOnly())
+        _added.append(console)
     for h in _added:
         root.addHandler(h)
     if root.level == logging.NOTSET or root.level > logging.INFO:

@@ -78,3 +78,20 @@ def test_a_command_that_fails_unexpectedly_says_one_line_and_logs_the_rest(
     text = log.read_text(encoding="utf-8")
     assert 'raise RuntimeError("boom")' in text
     assert current_log_file() is None  # main() leaves the process's logging as it found it
+
+
+def test_without_stderr_the_log_file_is_still_written(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a windowed application on Windows runs with sys.stderr set to None: the console
+    # handler failed on every warning (logging swallows that, so count its failures)
+    failures: list[logging.LogRecord] = []
+    monkeypatch.setattr(logging.Handler, "handleError", lambda _h, rec: failures.append(rec))
+    monkeypatch.setattr("sys.stderr", None)
+    where = start_logging(DataPaths(data_dir))
+    try:
+        logging.getLogger("httpx").warning("connection reset")
+    finally:
+        stop_logging()
+    assert where is not None and "connection reset" in where.read_text(encoding="utf-8")
+    assert failures == []
