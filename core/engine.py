@@ -274,7 +274,7 @@ class Engine:
                 return
             if model is not None:  # a mistyped --model fails before the search, not after
                 try:
-                    self.resolve_chat_model(model)
+                    await run_blocking("chat-load", self.resolve_chat_model, model)
                 except LecternError as exc:
                     yield Failed(exc)
                     return
