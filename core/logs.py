@@ -66,8 +66,7 @@ def start_logging(paths: DataPaths) -> Path | None:
     Lectern: it then logs to stderr only. :func:`stop_logging` undoes it.
     """
     target = log_file(paths)
-    if _added:
-        stop_logging()
+    stop_logging()  # a second start replaces the first (the level saved stays one)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler | None = logging.handlers.RotatingFileHandler(
@@ -133,7 +132,12 @@ def log_unexpected(error: BaseException, context: str = "unexpected error") -> N
     )
 
 
-def unexpected_error_line(error: BaseException) -> tuple[str, str]:
-    """(message, hint) for an error Lectern did not expect, after logging its traceback."""
-    log_unexpected(error)
+def unexpected_text(error: BaseException) -> tuple[str, str]:
+    """(message, hint) for an error Lectern did not expect (a bug)."""
     return f"Something went wrong: {type(error).__name__}: {error}", bug_hint()
+
+
+def unexpected_error_line(error: BaseException) -> tuple[str, str]:
+    """:func:`unexpected_text`, after writing the error's traceback to the log."""
+    log_unexpected(error)
+    return unexpected_text(error)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.errors import LecternError
-from core.logs import bug_hint
+from core.logs import unexpected_text
 
 
 def error_text(error: BaseException) -> tuple[str, str]:
     """(message, hint) for any error; unexpected ones get a generic message."""
     if isinstance(error, LecternError):
         return error.message, error.hint
-    return f"Something went wrong: {type(error).__name__}: {error}", bug_hint()
+    return unexpected_text(error)
 
 
 def error_line(error: BaseException) -> str:

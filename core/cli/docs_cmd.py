@@ -98,9 +98,10 @@ async def _index(args: argparse.Namespace) -> int:
     try:
         report = _Reporter()
         summary: IndexSummary | None = None
+        reindexing = getattr(args, "reindex", False)
         stream = (
             engine.reindex(args.library, args.file)
-            if getattr(args, "reindex", False)
+            if reindexing
             else engine.index(args.paths, args.library)
         )
         async for ev in stream:
@@ -127,7 +128,7 @@ async def _index(args: argparse.Namespace) -> int:
             for f, r in summary.failed:
                 print(f"failed: {f}: {r}")
         nothing = not (summary.indexed or summary.unchanged or summary.failed)
-        if nothing and not summary.cancelled and not getattr(args, "reindex", False):
+        if nothing and not summary.cancelled and not reindexing:
             progress("No PDF files found in " + ", ".join(args.paths) + ".")
         return 130 if summary.cancelled else 0
     finally:

@@ -284,7 +284,7 @@ class DocumentsPane(QWidget):
             str(lib.name): f"The library '{lib.name}' is damaged: {lib.damaged}. Delete it and "
             "index its PDFs again (your PDF files are not affected)."
             for lib in libs
-            if getattr(lib, "damaged", "")
+            if lib.damaged
         }
         if not select and not self.libraries.current_library():
             # the first listing shows a library with documents, not an empty "default"
