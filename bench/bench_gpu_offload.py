@@ -1,0 +1,345 @@
+"""GPU offload on a real NVIDIA GPU: the planner's plans against what llama.cpp uses.
+
+Runs where an NVIDIA GPU and a llama.cpp build with GPU offload are found;
+elsewhere it reports ``skipped`` with the reason (and what was detected).
+``bench/gpu_device.sh`` builds llama-cpp-python with CUDA on a borrowed GPU
+machine and runs it there.
+
+The model is a synthetic Llama of 1.1 billion parameters in f16 (2.2 GB,
+``bench/synthetic_gguf.py``): real tensors, random weights. Four cases, each
+through Lectern's own path (detection, ``plan``, ``build_ladder``,
+``ChatService.load_sync`` in the worker process, a greedy generation):
+
+* **full**: the GPU as it is. The plan should put every layer on the GPU.
+* **crowded**: another process holds GPU memory, so that about 60 % of the
+  model fits in the planner's budget; detection runs again and the plan
+  offloads part of the layers, with the KV cache in RAM.
+* **squeezed**: planned as *crowded*, then the other process takes more
+  memory before the load, so that the plan no longer fits (another program
+  started in between). The load ladder must fall back to its next rung,
+  with a clean out-of-memory failure of the first.
+* **cpu**: no layers on the GPU, for the speed comparison.
+
+Each case reports the plan, the rung that loaded, llama.cpp's buffer sizes
+per device, the GPU memory the load really took (free memory before the
+load minus after it, read through NVML; this includes the worker's CUDA
+context, which the planner covers with its driver reserve), prefill and
+decode tokens/s. Bars: every case loads; the GPU memory taken stays within
+what was free; llama.cpp's GPU buffers are within 10 % of the planner's
+estimate; the squeezed case loads on a lower rung than the first.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.synthetic_gguf import LLAMA_1B, write_synthetic_gguf
+
+GIB = 1024**3
+
+# a second process that holds GPU memory through the CUDA driver API (no framework needed):
+# reads byte counts from stdin, allocates each, answers "ok" or "fail <code>"
+_HOG = r"""
+import ctypes, sys
+cuda = ctypes.CDLL("libcuda.so.1")
+assert cuda.cuInit(0) == 0
+dev = ctypes.c_int()
+assert cuda.cuDeviceGet(ctypes.byref(dev), 0) == 0
+ctx = ctypes.c_void_p()
+assert cuda.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev) == 0
+assert cuda.cuCtxSetCurrent(ctx) == 0
+held = []
+print("ready", flush=True)
+for line in sys.stdin:
+    n = int(line)
+    ptr = ctypes.c_uint64()
+    rc = cuda.cuMemAlloc_v2(ctypes.byref(ptr), ctypes.c_size_t(n))
+    held.append(ptr)
+    print("ok" if rc == 0 else f"fail {rc}", flush=True)
+"""
+
+
+class GpuHog:
+    """Another program on the GPU: holds as much memory as it is told to."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _HOG],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(f"GPU memory holder did not start: {line!r}")
+
+    def take(self, n_bytes: int) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        # in pieces of at most 8 GiB (one huge allocation can fail where pieces fit)
+        while n_bytes > 0:
+            piece = min(n_bytes, 8 * GIB)
+            self.proc.stdin.write(f"{piece}\n")
+            self.proc.stdin.flush()
+            answer = self.proc.stdout.readline().strip()
+            if answer != "ok":
+                raise RuntimeError(f"could not hold {piece} bytes of GPU memory: {answer}")
+            n_bytes -= piece
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def _free_gpu_bytes() -> int:
+    from core.hardware.probes import probe_nvidia
+
+    gpus = probe_nvidia()
+    free = gpus[0].free_bytes
+    assert free is not None
+    return free
+
+
+def _settled_free() -> int:
+    """Free GPU memory once a process that just ended has released its memory."""
+    last = -1
+    for _ in range(20):
+        now = _free_gpu_bytes()
+        if now == last:
+            return now
+        last = now
+        time.sleep(0.25)
+    return last
+
+
+def _prompt(n_words: int) -> str:
+    # two-letter words are single tokens of the synthetic vocabulary
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = [a + b for a in letters for b in letters]
+    return " ".join(words[i % len(words)] for i in range(n_words))
+
+
+def _generate(service: Any, prompt: str, max_tokens: int) -> Any:
+    from core.chat.protocol import GenerateRequest, Sampling
+    from core.events import Done, Failed
+    from core.types import Message
+
+    request = GenerateRequest(
+        system_prompt="", history=(), question=Message("user", ""), raw_prompt=prompt,
+        sampling=Sampling(temperature=0.0, repeat_penalty=1.0, max_tokens=max_tokens,
+                          ignore_eos=True),
+    )  # fmt: skip
+    events: list[object] = []
+    service.run_sync(request, events.append)
+    last = events[-1]
+    if isinstance(last, Failed):
+        raise last.error
+    assert isinstance(last, Done) and last.stats is not None
+    return last.stats
+
+
+def _case(name: str, model: Path, hw: Any, plan: Any, squeeze: Any = None) -> dict[str, Any]:
+    """Load ``model`` by the ladder of ``plan``; measure memory and speed."""
+    from core.chat.generator import LocalGenerator
+    from core.chat.load_config import default_threads
+    from core.chat.service import ChatService
+    from core.errors import LecternError
+    from core.hardware.corrections import parse_buffer_sizes
+    from core.hardware.ladder import Threads, build_ladder
+    from core.hardware.model_shape import read_model_shape
+    from core.hardware.planner import estimate_config
+
+    threads = default_threads()
+    ladder = build_ladder(plan, str(model), Threads(n_threads=threads, n_threads_batch=threads))
+    if squeeze is not None:
+        squeeze(ladder)
+    free_before = _settled_free()
+    service = ChatService(LocalGenerator())
+    out: dict[str, Any] = {
+        "case": name,
+        "plan": {
+            "fit": plan.fit,
+            "n_gpu_layers": plan.n_gpu_layers,
+            "n_layers_total": plan.n_layers_total,
+            "n_ctx": plan.n_ctx,
+            "kv": plan.type_k,
+            "offload_kqv": plan.offload_kqv,
+            "vram_budget_gib": round(plan.vram_budget_bytes / GIB, 3),
+            "estimate_vram_gib": round(plan.estimate.vram_bytes / GIB, 3),
+            "reasons": list(plan.reasons),
+        },
+        "ladder": [(c.n_gpu_layers, c.n_ctx, c.offload_kqv) for c in ladder],
+        "gpu_free_before_gib": round(free_before / GIB, 3),
+    }
+    phase = "load"
+    try:
+        t0 = time.perf_counter()
+        loaded = service.load_sync(str(model), None, ladder)
+        out["load_s"] = round(time.perf_counter() - t0, 2)
+        free_after = _free_gpu_bytes()
+        rung = ladder.index(loaded.config)
+        out["loaded_rung"] = rung
+        out["loaded"] = {"n_gpu_layers": loaded.n_gpu_layers, "n_ctx": loaded.n_ctx}
+        used = free_before - free_after
+        out["gpu_used_gib"] = round(used / GIB, 3)
+        out["gpu_free_after_gib"] = round(free_after / GIB, 3)
+        buffers = parse_buffer_sizes(loaded.load_log)
+        out["llama_buffers_mib"] = {k: round(v / 2**20, 1) for k, v in buffers.items()}
+        est = estimate_config(
+            read_model_shape(model),
+            hw,
+            n_gpu_layers=loaded.config.n_gpu_layers,
+            n_ctx=loaded.config.n_ctx,
+            kv_type=loaded.config.type_k,
+            offload_kqv=loaded.config.offload_kqv,
+        )
+        out["estimate_mib"] = {
+            "gpu_weights": round(est.gpu_weights_bytes / 2**20, 1),
+            "gpu_kv": round(est.gpu_kv_bytes / 2**20, 1),
+            "gpu_compute": round(est.gpu_compute_bytes / 2**20, 1),
+            "vram": round(est.vram_bytes / 2**20, 1),
+        }
+        gpu_buffers = buffers.get("gpu", 0)
+        if est.vram_bytes:
+            out["llama_gpu_buffers_over_estimate"] = round(gpu_buffers / est.vram_bytes, 3)
+            # the rest is the CUDA context and cuBLAS: the planner's driver reserve covers it
+            out["gpu_used_minus_buffers_mib"] = round((used - gpu_buffers) / 2**20, 1)
+        phase = "answer"
+        _generate(service, "Warm up.", 4)
+        prefill = _generate(service, _prompt(500), 1)
+        decode = _generate(service, "Once upon a time", 65)
+        out["prefill_tokens"] = prefill.prompt_tokens
+        out["prefill_tps"] = round(prefill.prefill_tps, 1)
+        out["decode_tps"] = round(decode.decode_tps, 1)
+        # what the answers added (cuBLAS workspace, the CUDA memory pool)
+        answered = free_before - _free_gpu_bytes()
+        out["gpu_used_after_answers_gib"] = round(answered / GIB, 3)
+        out["gpu_used_beyond_buffers_mib"] = round((answered - gpu_buffers) / 2**20, 1)
+    except (LecternError, AssertionError) as exc:  # a failed case is a finding, reported
+        out["error"] = f"{phase}: {type(exc).__name__}: {exc}"
+    finally:
+        service.close()
+    return out
+
+
+def _hardware_json(hw: Any) -> dict[str, Any]:
+    return {
+        "gpus": [
+            {
+                "name": g.name,
+                "vendor": g.vendor,
+                "total_gib": round(g.total_bytes / GIB, 2),
+                "free_gib": None if g.free_bytes is None else round(g.free_bytes / GIB, 2),
+                "compute_capability": g.compute_capability,
+                "driver": g.driver,
+                "source": g.source,
+            }
+            for g in hw.gpus
+        ],
+        "llama": {
+            "installed": hw.llama.installed,
+            "version": hw.llama.version,
+            "supports_gpu_offload": hw.llama.supports_gpu_offload,
+            "backends": list(hw.llama.backends),
+            "error": hw.llama.error,
+        },
+        "gpu_offload_possible": hw.gpu_offload_possible,
+        "needs_gpu_build": hw.needs_gpu_build,
+        "probe_errors": dict(hw.probe_errors),
+    }
+
+
+def run() -> dict[str, Any]:
+    from core.hardware.detect import detect_hardware
+    from core.hardware.model_shape import read_model_shape
+    from core.hardware.planner import (
+        GPU_DRIVER_RESERVE_BYTES,
+        GPU_MARGIN_FRACTION,
+        PlanOptions,
+        estimate_config,
+        plan,
+    )
+
+    hw = detect_hardware()
+    result: dict[str, Any] = {"hardware": _hardware_json(hw)}
+    if hw.gpu is None or hw.gpu.vendor != "nvidia":
+        return {**result, "skipped": "no NVIDIA GPU found"}
+    if not hw.gpu_offload_possible:
+        return {**result, "skipped": "the installed llama.cpp build has no GPU offload"}
+    options = PlanOptions()
+    with tempfile.TemporaryDirectory(prefix="lectern-gpu-") as tmp:
+        t0 = time.perf_counter()
+        model = write_synthetic_gguf(Path(tmp) / "synthetic-1b-f16.gguf", LLAMA_1B)
+        shape = read_model_shape(model)
+        result["model"] = {
+            "file_gib": round(model.stat().st_size / GIB, 3),
+            "parameters": LLAMA_1B.parameters,
+            "n_layer": shape.n_layer,
+            "write_s": round(time.perf_counter() - t0, 1),
+        }
+        cases = []
+        full_plan = plan(shape, hw, options)
+        cases.append(_case("full", model, hw, full_plan))
+
+        gpu = hw.gpu
+        reserve = GPU_DRIVER_RESERVE_BYTES["nvidia"]
+        margin = int(gpu.total_bytes * GPU_MARGIN_FRACTION)
+        hog = GpuHog()
+        try:
+            # leave a budget of 60 % of what the whole model needs on the GPU
+            target_free = int(0.6 * full_plan.estimate.vram_bytes) + reserve + margin
+            hog.take(max(0, _settled_free() - target_free))
+            crowded_hw = replace(hw, gpus=tuple(detect_hardware().gpus))
+            crowded = plan(shape, crowded_hw, options)
+            cases.append(_case("crowded", model, crowded_hw, crowded))
+
+            # what a load takes beyond llama.cpp's buffers (CUDA context, cuBLAS, memory pool),
+            # as measured in the first case
+            beyond = cases[0].get("gpu_used_beyond_buffers_mib", reserve / 2**20)
+            overhead = int(beyond * 2**20)
+
+            def squeeze(ladder: list[Any]) -> None:
+                # what each of the first two rungs takes on the GPU
+                def need(c: Any) -> int:
+                    est = estimate_config(
+                        shape, crowded_hw, n_gpu_layers=c.n_gpu_layers, n_ctx=c.n_ctx,
+                        kv_type=c.type_k, offload_kqv=c.offload_kqv,
+                    )  # fmt: skip
+                    return est.vram_bytes + overhead
+
+                if len(ladder) < 2 or ladder[1].n_gpu_layers == 0:
+                    return
+                between = (need(ladder[0]) + need(ladder[1])) // 2
+                hog.take(max(0, _settled_free() - between))
+
+            cases.append(_case("squeezed", model, crowded_hw, crowded, squeeze))
+        finally:
+            hog.close()
+        cpu_plan = plan(shape, hw, replace(options, n_gpu_layers=0))
+        cases.append(_case("cpu", model, hw, cpu_plan))
+    result["cases"] = cases
+    by = {c["case"]: c for c in cases}
+    result["bars"] = {
+        "all_cases_load_and_answer": all("error" not in c for c in cases),
+        "full_plan_all_layers": by["full"].get("loaded", {}).get("n_gpu_layers")
+        == full_plan.n_layers_total,
+        "crowded_partial": 0 < crowded.n_gpu_layers < crowded.n_layers_total,
+        "squeezed_fell_back": by["squeezed"].get("loaded_rung", 0) > 0,
+        "gpu_buffers_within_10pct_of_estimate": all(
+            abs(c.get("llama_gpu_buffers_over_estimate", 1.0) - 1.0) <= 0.10
+            for c in cases
+            if c["case"] != "cpu"
+        ),
+        "gpu_offload_speedup": round(
+            by["full"].get("decode_tps", 0) / max(by["cpu"].get("decode_tps", 0), 1e-9), 1
+        ),
+    }
+    result["threads"] = os.cpu_count()
+    return result
