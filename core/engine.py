@@ -146,7 +146,7 @@ class Engine:
         overrides = record.overrides if record else {}
         threads = gen.n_threads or default_threads()
         template = overrides.get("chat_template")
-        hw = self.hardware_service.detect()
+        hw = self.hardware_service.current()  # free GPU memory as it is now, not at detection
         plan, _shape = self.hardware_service.plan_file(path, hw, plan_options(gen, overrides))
         return build_ladder(
             plan,
@@ -592,7 +592,7 @@ class Engine:
         """Blocking :meth:`plan_model`."""
         self._install_starter_if_named(model)
         path, rec = resolve_model(self.registry, model)
-        hw = hardware or self.hardware_service.detect()
+        hw = hardware or self.hardware_service.current()
         opts = plan_options(self.settings.generation, rec.overrides if rec else None)
         return self.hardware_service.plan_file(path, hw, opts)[0]
 

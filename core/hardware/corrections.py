@@ -39,9 +39,9 @@ def parse_buffer_sizes(log: str) -> dict[str, int]:
     """Buffer sizes in bytes from llama.cpp's load log, keyed ``"<device> <kind>"``.
 
     Also adds the totals ``weights``, ``kv``, ``compute``, ``output`` (all
-    devices) and ``gpu`` (everything not in a CPU or pinned ``*_Host`` buffer). A buffer that is
-    logged twice (one per sequence or per KV group, e.g. Gemma's global and
-    sliding-window caches) is summed.
+    devices) and ``gpu`` (everything not in a CPU, AMX or pinned ``*_Host``
+    buffer). A buffer that is logged twice (one per sequence or per KV group,
+    e.g. Gemma's global and sliding-window caches) is summed.
     """
     out: dict[str, int] = {}
     totals = {"weights": 0, "kv": 0, "compute": 0, "output": 0, "gpu": 0}
@@ -51,7 +51,8 @@ def parse_buffer_sizes(log: str) -> dict[str, int]:
         out[key] = out.get(key, 0) + n
         totals[_KIND[m.group("kind")]] += n
         dev = m.group("dev").upper()
-        if not dev.startswith("CPU") and not dev.endswith("_HOST"):  # CUDA_Host: pinned RAM
+        # CUDA_Host: pinned RAM; AMX: the weights repacked for Intel's matrix unit, in RAM
+        if not dev.startswith(("CPU", "AMX")) and not dev.endswith("_HOST"):
             totals["gpu"] += n
     if out:
         out.update(totals)

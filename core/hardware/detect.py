@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from core.hardware import probes
-from core.hardware.probes import GIB, CpuInfo, GpuInfo, LlamaBuildInfo, ProbeLog, run_probe
+from core.hardware.probes import (
+    GIB,
+    CpuInfo,
+    GpuInfo,
+    LlamaBuildInfo,
+    ProbeLog,
+    run_probe,
+)
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,41 @@ def detect_hardware(sources: Sources | None = None) -> HardwareInfo:
         llama=llama,
         probe_errors=dict(log.errors),
     )
+
+
+def with_current_memory(hw: HardwareInfo, sources: Sources | None = None) -> HardwareInfo:
+    """``hw`` with the free RAM and each discrete GPU's free memory read again.
+
+    Detection runs once per engine, but programs start and stop while Lectern
+    runs (a game takes the GPU, a browser the RAM), so the engine re-reads the
+    free amounts before it plans a load. Only the quick probes run (psutil,
+    NVML or ``nvidia-smi``, the amdgpu sysfs files); a probe that fails or no
+    longer finds a GPU leaves the detected figure. Simulated machines are
+    returned unchanged.
+    """
+    if hw.simulated:
+        return hw
+    src = sources or Sources()
+    log = ProbeLog()
+    _total, available = log.take(run_probe("ram", probes.probe_ram, src.timeout), (0, 0))
+    vendors = {g.vendor for g in hw.gpus}
+    readers: dict[str, Callable[[], list[GpuInfo]]] = {
+        "nvidia": lambda: probes.probe_nvidia(src.runner),
+        "amd": lambda: probes.amd_from_sysfs(src.drm_root),
+    }
+    fresh: list[GpuInfo] = []
+    for vendor, read in readers.items():
+        if vendor in vendors:
+            found: list[GpuInfo] = log.take(run_probe(vendor, read, src.timeout), [])
+            fresh += found
+    free = {(g.vendor, g.index, g.name): g.free_bytes for g in fresh}
+    gpus = tuple(
+        replace(g, free_bytes=now)
+        if (now := free.get((g.vendor, g.index, g.name))) is not None
+        else g
+        for g in hw.gpus
+    )
+    return replace(hw, ram_available_bytes=available or hw.ram_available_bytes, gpus=gpus)
 
 
 def _with_build_features(cpu: CpuInfo, llama: LlamaBuildInfo) -> CpuInfo:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from core.errors import ModelNotFoundError
 from core.hardware.corrections import CorrectionStore
-from core.hardware.detect import HardwareInfo, detect_hardware
+from core.hardware.detect import HardwareInfo, Sources, detect_hardware, with_current_memory
 from core.hardware.model_shape import ModelShape, read_model_shape
 from core.hardware.planner import (
     Correction,
@@ -51,8 +51,9 @@ def plan_options(
 class HardwareService:
     """One per engine."""
 
-    def __init__(self, paths: DataPaths) -> None:
+    def __init__(self, paths: DataPaths, sources: Sources | None = None) -> None:
         self.corrections = CorrectionStore(paths.root / "hardware" / "corrections.json")
+        self._sources = sources  # where detection reads (tests: recorded outputs)
         self._info: HardwareInfo | None = None
         self._lock = threading.Lock()
 
@@ -65,8 +66,16 @@ class HardwareService:
         """Detect once (blocking); later calls return the cached result."""
         with self._lock:
             if self._info is None or refresh:
-                self._info = detect_hardware()
+                self._info = detect_hardware(self._sources)
             return self._info
+
+    def current(self) -> HardwareInfo:
+        """The detected machine with its free RAM and GPU memory as they are now.
+
+        What plans a load uses: the GPU memory another program took since
+        detection is not offered to the model (see ``with_current_memory``).
+        """
+        return with_current_memory(self.detect(), self._sources)
 
     def plan_file(
         self,

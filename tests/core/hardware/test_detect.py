@@ -12,7 +12,13 @@ import pytest
 
 from core.hardware import probes
 from core.hardware.describe import describe_hardware, gpu_build_instructions
-from core.hardware.detect import HardwareInfo, Sources, detect_hardware, simulated_hardware
+from core.hardware.detect import (
+    HardwareInfo,
+    Sources,
+    detect_hardware,
+    simulated_hardware,
+    with_current_memory,
+)
 from core.hardware.probes import GIB, MIB, LlamaBuildInfo
 
 CPUINFO_X86 = """\
@@ -304,3 +310,33 @@ def test_gpu_build_steps(vendor: str, needle: str) -> None:
     steps = gpu_build_instructions(hw)
     assert needle in steps and "--no-binary llama-cpp-python llama-cpp-python==0.3.36" in steps
     assert "The installed llama.cpp cannot use the graphics card" in " ".join(describe_hardware(hw))
+
+
+def test_free_memory_is_read_again_for_each_plan(tmp_path: Path) -> None:
+    smi = {"out": NVIDIA_SMI}
+
+    def runner(argv: list[str]) -> str:
+        if argv[0] == "nvidia-smi":
+            if not smi["out"]:
+                raise FileNotFoundError(argv[0])
+            return smi["out"]
+        raise FileNotFoundError(argv[0])
+
+    src = Sources(
+        cpuinfo=tmp_path / "none", drm_root=tmp_path / "none", runner=runner,
+        probe_llama=lambda: LlamaBuildInfo(installed=True, supports_gpu_offload=True),
+    )  # fmt: skip
+    hw = detect_hardware(src)
+    assert [g.free_bytes for g in hw.gpus] == [11512 * MIB, 5901 * MIB]
+    # a game starts on the first card and the other one frees some memory
+    smi["out"] = NVIDIA_SMI.replace(", 11512,", ", 812,").replace(", 5901,", ", 6000,")
+    now = with_current_memory(hw, src)
+    assert [g.free_bytes for g in now.gpus] == [812 * MIB, 6000 * MIB]
+    assert now.gpus[0].name == hw.gpus[0].name and now.cpu == hw.cpu and now.llama == hw.llama
+    assert now.ram_available_bytes > 0
+    # nvidia-smi gone: the detected figures stay
+    smi["out"] = ""
+    assert with_current_memory(hw, src).gpus == hw.gpus
+    # a simulated machine is what it was said to be
+    simulated = simulated_hardware(gpu_vendor="nvidia", gpu_vram_gb=8, ram_gb=16)
+    assert with_current_memory(simulated, src) is simulated

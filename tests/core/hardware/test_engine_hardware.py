@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -9,8 +10,10 @@ import pytest
 
 from core.engine import Engine
 from core.events import Progress
-from core.hardware.detect import simulated_hardware
+from core.hardware.detect import Sources, simulated_hardware
 from core.hardware.measure import SpeedMeasured
+from core.hardware.probes import LlamaBuildInfo
+from core.hardware.service import HardwareService
 from core.models.starter import STARTER_MODEL_ID
 
 
@@ -83,3 +86,29 @@ async def test_load_ladder_and_correction_from_a_real_load(
         assert "tokens/s" in result.in_words()
     finally:
         await engine.close()
+
+
+def test_a_load_is_planned_on_the_gpu_memory_free_now(starter_gguf: Path, data_dir: Path) -> None:
+    free_mib = {"now": 11512}
+
+    def nvidia_smi(argv: list[str]) -> str:
+        if argv[0] != "nvidia-smi":
+            raise FileNotFoundError(argv[0])
+        return f"0, NVIDIA GeForce RTX 3060, 12288, {free_mib['now']}, 550.54.14, 8.6\n"
+
+    src = Sources(
+        runner=nvidia_smi,
+        probe_llama=lambda: LlamaBuildInfo(installed=True, supports_gpu_offload=True),
+    )
+    engine = Engine(data_dir)
+    engine._hardware_service = HardwareService(engine.paths, src)
+    try:
+        first = engine.load_config_for(str(starter_gguf), None)[0]
+        assert first.n_gpu_layers == 19  # all 18 blocks and the output
+        # another program takes the GPU after detection: the next load is planned without it
+        free_mib["now"] = 300
+        assert engine.load_config_for(str(starter_gguf), None)[0].n_gpu_layers == 0
+        assert engine.plan_model_sync(starter_gguf).fit == "cpu"
+        assert engine.hardware_service.detect().gpus[0].free_bytes == 11512 * 2**20  # cached
+    finally:
+        asyncio.run(engine.close())

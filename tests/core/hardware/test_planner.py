@@ -65,7 +65,7 @@ def test_shapes_carry_the_real_geometry() -> None:
 # (model, profile) -> (fit, n_gpu_layers, n_ctx, kv type, KV cache on the GPU)
 EXPECTED = [
     (LLAMA3_8B, "cpu-8gb", ("cpu", 0, 8192, "f16", True)),
-    (LLAMA3_8B, "nvidia-6gb", ("gpu", 33, 8192, "q8_0", True)),
+    (LLAMA3_8B, "nvidia-6gb", ("gpu", 33, 8192, "f16", False)),
     (LLAMA3_8B, "nvidia-24gb", ("gpu", 33, 8192, "f16", True)),
     (LLAMA3_8B, "apple-16gb", ("gpu", 33, 8192, "f16", True)),
     (LLAMA3_8B, "amd-8gb", ("gpu", 33, 8192, "f16", True)),
@@ -86,7 +86,7 @@ EXPECTED = [
     (MISTRAL_7B, "amd-8gb", ("gpu", 33, 8192, "f16", True)),
     # 8.5 GB of weights: too much for 8 GB of RAM, split on 6 and 8 GB cards
     (LLAMA3_8B_Q8, "cpu-8gb", ("too_large", 0, 2048, "q8_0", True)),
-    (LLAMA3_8B_Q8, "nvidia-6gb", ("partial", 23, 8192, "f16", False)),
+    (LLAMA3_8B_Q8, "nvidia-6gb", ("partial", 21, 8192, "f16", False)),
     (LLAMA3_8B_Q8, "nvidia-24gb", ("gpu", 33, 8192, "f16", True)),
     (LLAMA3_8B_Q8, "apple-16gb", ("gpu", 33, 8192, "f16", True)),
     (LLAMA3_8B_Q8, "amd-8gb", ("partial", 31, 8192, "f16", False)),
@@ -115,10 +115,10 @@ def test_decisions(arch: Arch, profile: str, expected: tuple[object, ...]) -> No
 LONG = PlanOptions(desired_ctx=32768)
 EXPECTED_LONG = [
     (MISTRAL_7B, "nvidia-6gb", ("gpu", 33, 32768, "f16", False)),
-    (GEMMA3_4B, "nvidia-6gb", ("gpu", 35, 32768, "q8_0", True)),
+    (GEMMA3_4B, "nvidia-6gb", ("gpu", 35, 32768, "f16", False)),
     (QWEN25_7B, "cpu-8gb", ("cpu", 0, 32768, "q8_0", True)),
     (LLAMA3_8B, "nvidia-24gb", ("gpu", 33, 8192, "f16", True)),  # Llama 3's own limit: 8192
-    (LLAMA3_8B_Q8, "nvidia-6gb", ("partial", 23, 8192, "f16", False)),
+    (LLAMA3_8B_Q8, "nvidia-6gb", ("partial", 21, 8192, "f16", False)),
 ]
 
 
@@ -245,9 +245,9 @@ def test_ladder_steps_down_to_the_cpu() -> None:
     p = plan(shape, hw)
     ladder = build_ladder(p, "/models/llama.gguf", Threads(4, 4))
     assert [(c.n_gpu_layers, c.n_ctx, c.offload_kqv) for c in ladder] == [
-        (23, 8192, False),
-        (15, 8192, False),
-        (15, 4096, False),
+        (21, 8192, False),
+        (13, 8192, False),
+        (13, 4096, False),
         (0, 2048, True),
     ]
     vram = [

@@ -52,6 +52,14 @@ def test_parse_buffer_sizes() -> None:
     )
     assert cuda["gpu"] == int(4403.49 * MIB) + 1024 * MIB + 560 * MIB
     assert cuda["compute"] == 560 * MIB + int(24.01 * MIB)
+    # a CUDA build on a processor with AMX, no layers on the GPU (seen on an H200 machine):
+    # the AMX copy of the weights is in RAM
+    amx = parse_buffer_sizes(
+        "load_tensors:          AMX model buffer size =  1981.00 MiB\n"
+        "load_tensors:   CPU_Mapped model buffer size =  1981.30 MiB\n"
+        "llama_kv_cache:        CPU KV buffer size =   256.00 MiB\n"
+    )
+    assert amx["gpu"] == 0 and amx["weights"] == 1981 * MIB + int(1981.3 * MIB)
 
 
 @pytest.mark.slow
