@@ -67,8 +67,10 @@ class LocalGenerator:
 
     def load(self, config: LoadConfig, template: ChatTemplate) -> Loaded:
         self._loaded = None
-        if not self.worker.alive:
-            self.worker.start()
+        # a processor-only load runs in a worker that cannot see the GPU (worker_main)
+        hide_gpus = config.n_gpu_layers == 0
+        if not self.worker.alive or self.worker.hides_gpus != hide_gpus:
+            self.worker.start(hide_gpus=hide_gpus)
         reply = _last(self.worker.request(LoadRequest(config, template)))
         if isinstance(reply, WorkerError):
             raise error_from(reply)

@@ -129,6 +129,12 @@ class LlamaBackend:
 
         mparams = ll.llama_model_default_params()
         mparams.n_gpu_layers = config.n_gpu_layers
+        if config.n_gpu_layers == 0:
+            # no GPU at all: with no layers there, a GPU build would still make its GPU
+            # context and a compute buffer on the GPU for prompts (about 0.75 GiB measured
+            # on CUDA), and the processor-only rung of the load ladder must load on a full GPU
+            mparams.split_mode = ll.LLAMA_SPLIT_MODE_NONE
+            mparams.main_gpu = -1
         self._model = ll.llama_model_load_from_file(config.model_path.encode(), mparams)
         if not self._model:
             raise ModelLoadError(
@@ -168,6 +174,35 @@ class LlamaBackend:
         self._piece = ctypes.create_string_buffer(256)
         self._tok_buf = (ctypes.c_int32 * 0)()
         self._abort_cb = ll.ggml_abort_callback(lambda _data: bool(self._cancel.value))
+        self.warm_up_tokens = 0
+        if config.n_gpu_layers > 0:
+            self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run one full batch through the model at load time, then forget it.
+
+        llama.cpp reserves its compute buffers when it makes the context, but a
+        GPU backend takes more memory at the first decode (cuBLAS's workspace,
+        the CUDA memory pool). With little GPU memory left that decode fails or
+        aborts the process. Here that is a failed load, and the load ladder
+        steps down to fewer GPU layers; during the first answer it would be a
+        crash, repeated at every reload (seen on an H200: README, GPU offload).
+        """
+        ll = self._ll
+        n = min(self.config.n_ubatch, self.config.n_batch, self.n_ctx)
+        token = int(ll.llama_vocab_bos(self._vocab))
+        batch = (ctypes.c_int32 * n)(*([max(token, 0)] * n))
+        rc = ll.llama_decode(self._ctx, ll.llama_batch_get_one(batch, n))
+        ll.llama_memory_clear(self._mem, True)
+        self.warm_up_tokens = n
+        if rc != 0:
+            name = Path(self.config.model_path).name
+            self.close()
+            raise ModelLoadError(
+                f"llama.cpp could not run {name} with {self.config.n_gpu_layers} layers "
+                f"on the GPU (code {rc}): {self._last_error()}",
+                hint="not enough GPU memory; fewer GPU layers or a shorter context need less",
+            )
 
     # -- facts ------------------------------------------------------------
     def loaded(self) -> Loaded:
@@ -182,6 +217,7 @@ class LlamaBackend:
             memory=_log.totals(),
             load_log="\n".join(_log.buffer_lines),
             system_info=(ll.llama_print_system_info() or b"").decode("utf-8", "replace"),
+            warm_up_tokens=self.warm_up_tokens,
         )
 
     def _last_error(self) -> str:

@@ -78,6 +78,7 @@ class Loaded:
     memory: dict[str, int]
     system_info: str = ""
     load_log: str = ""  # llama.cpp's "... buffer size = N MiB" lines
+    warm_up_tokens: int = 0  # the batch run at load time to take the GPU's working memory
 
 
 @dataclass(frozen=True)

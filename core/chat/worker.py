@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import multiprocessing
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -36,8 +37,16 @@ from core.events import Done
 TERMINAL = (Done, Loaded, Tokens, WorkerError)
 
 
-def worker_main(conn: Connection, cancel: Any) -> None:
-    """Entry point of the worker process: serve requests until told to stop."""
+def worker_main(conn: Connection, cancel: Any, hide_gpus: bool = False) -> None:
+    """Entry point of the worker process: serve requests until told to stop.
+
+    ``hide_gpus``: CUDA sees no device here (before llama.cpp is first loaded). A
+    CUDA build makes a CUDA context (about 0.5 GiB, measured on an H200) as soon as
+    it loads a model, even with no layers on the GPU; a processor-only load must
+    not need GPU memory, or it fails when another program has filled the GPU.
+    """
+    if hide_gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     # Ctrl+C in a terminal reaches the whole process group; the parent decides what stops
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from core.chat.llama_backend import LlamaBackend
@@ -106,6 +115,7 @@ class WorkerProcess:
         self._proc: Any = None
         self._conn: Connection | None = None
         self._lock = threading.Lock()  # one request at a time: queue, don't share
+        self.hides_gpus = False  # the worker was started without NVIDIA GPUs (worker_main)
 
     @property
     def alive(self) -> bool:
@@ -115,12 +125,20 @@ class WorkerProcess:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    def start(self) -> None:
-        """Start a fresh worker (the previous one, if any, is stopped first)."""
+    def start(self, hide_gpus: bool | None = None) -> None:
+        """Start a fresh worker (the previous one, if any, is stopped first).
+
+        ``hide_gpus``: whether it sees no NVIDIA GPU; None keeps the last choice.
+        """
         self.stop()
+        if hide_gpus is not None:
+            self.hides_gpus = hide_gpus
         parent, child = self._mp.Pipe(duplex=True)
         proc = self._mp.Process(
-            target=worker_main, args=(child, self.cancel), name="lectern-llama", daemon=True
+            target=worker_main,
+            args=(child, self.cancel, self.hides_gpus),
+            name="lectern-llama",
+            daemon=True,
         )
         proc.start()
         child.close()  # so that recv() sees EOF when the worker dies

@@ -1,0 +1,74 @@
+"""Loads with and without GPU layers (the paths measured on a real GPU by bench/gpu_offload).
+
+A load with layers on the GPU runs one batch at once, so that a GPU short of memory fails
+there and the load ladder can step down; a load without GPU layers runs in a worker that
+cannot see the GPU. On this machine's processor-only build llama.cpp keeps the layers on
+the CPU, but the loads take the same paths as on a GPU.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+from core.chat.generator import LocalGenerator
+from core.chat.llama_backend import LlamaBackend
+from core.chat.load_config import LoadConfig
+from core.chat.templates import fallback_template
+from core.events import Done
+from tests.core.chat.conftest import raw_request
+
+
+def _answer(backend: LlamaBackend, prompt: str) -> str:
+    events: list[object] = []
+    backend.generate(raw_request(prompt, 12), events.append)
+    done = events[-1]
+    assert isinstance(done, Done)
+    assert done.stats is not None and done.stats.cached_tokens == 0
+    return done.text
+
+
+def test_gpu_layers_warm_up_at_load_and_leave_nothing_cached(
+    starter_gguf: Path, backend: LlamaBackend
+) -> None:
+    config = LoadConfig(
+        model_path=str(starter_gguf), n_ctx=512, n_threads=1, n_threads_batch=1,
+        n_batch=64, n_ubatch=64, n_gpu_layers=99,
+    )  # fmt: skip
+    gpu = LlamaBackend(config, fallback_template("gemma"), ctypes.c_bool(False))
+    try:
+        assert gpu.loaded().warm_up_tokens == 64  # one full micro-batch
+        assert backend.loaded().warm_up_tokens == 0  # no GPU layers: nothing to warm up
+        # the cache is empty again: the first answer reuses nothing, and it is the answer
+        # of a model loaded without a warm-up
+        prompt = "The three primary colours are"
+        assert _answer(gpu, prompt) == _answer(backend, prompt)
+    finally:
+        gpu.close()
+
+
+def test_a_processor_only_load_runs_in_a_worker_that_cannot_see_the_gpu(
+    starter_gguf: Path,
+) -> None:
+    cpu = LoadConfig(
+        model_path=str(starter_gguf), n_ctx=512, n_threads=1, n_threads_batch=1,
+        n_batch=64, n_ubatch=64,
+    )  # fmt: skip
+    generator = LocalGenerator()
+    template = fallback_template("gemma")
+    try:
+        assert generator.load(cpu, template).warm_up_tokens == 0
+        first = generator.worker.pid
+        assert generator.worker.hides_gpus
+        generator.load(cpu.with_changes(n_ctx=1024), template)
+        assert generator.worker.pid == first  # still processor-only: the same worker
+        # layers on the GPU: a worker that sees it, and the load's warm-up batch
+        assert generator.load(cpu.with_changes(n_gpu_layers=99), template).warm_up_tokens == 64
+        assert not generator.worker.hides_gpus and generator.worker.pid != first
+        # after a crash, the next request restarts the worker as it was
+        generator.load(cpu, template)
+        generator.worker.stop()
+        generator.worker.start()
+        assert generator.worker.hides_gpus
+    finally:
+        generator.close()
