@@ -15,14 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.hardware import probes
-from core.hardware.probes import (
-    GIB,
-    CpuInfo,
-    GpuInfo,
-    LlamaBuildInfo,
-    ProbeLog,
-    run_probe,
-)
+from core.hardware.probes import GIB, CpuInfo, GpuInfo, LlamaBuildInfo, ProbeLog, run_probe
 
 
 @dataclass(frozen=True)
