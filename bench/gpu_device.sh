@@ -10,8 +10,7 @@
 #   * llama-src.tar.xz: the sdist of the pinned llama-cpp-python, without what the build
 #     does not use (the vendored models, docs, web UI and .git): 5 MB instead of 76;
 #   * or, to save the build, llama-cuda.tar.xz: the llama_cpp package of such a build made
-#     elsewhere (CUDA's compiler, runtime and cuBLAS install from PyPI on a machine without
-#     a GPU; its shared libraries without their duplicate names: 27 MB).
+#     on a machine without a GPU by bench/build_cuda_llama.sh (27 MB).
 # The CPU part is built with the flags of packaging/llama-cpp.sh (no AMX where the CPU
 # traps it, as Firecracker machines do), the CUDA part for GPU_ARCH (default 90: H100, H200)
 # without the flash-attention kernels (half the compile time; the f16 KV caches measured
