@@ -9,12 +9,17 @@ the CPU, but the loads take the same paths as on a GPU.
 from __future__ import annotations
 
 import ctypes
+import logging
 from pathlib import Path
+
+import pytest
 
 from core.chat.generator import LocalGenerator
 from core.chat.llama_backend import LlamaBackend
 from core.chat.load_config import LoadConfig
+from core.chat.service import ChatService
 from core.chat.templates import fallback_template
+from core.errors import ModelLoadError
 from core.events import Done
 from tests.core.chat.conftest import raw_request
 
@@ -72,3 +77,25 @@ def test_a_processor_only_load_runs_in_a_worker_that_cannot_see_the_gpu(
         assert generator.worker.hides_gpus
     finally:
         generator.close()
+
+
+def test_the_load_ladder_steps_past_a_configuration_that_fails(
+    starter_gguf: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # on the GPU machine a rung failed for want of memory (bench gpu_offload, "squeezed");
+    # here the first rung fails because llama.cpp cannot open its file
+    good = LoadConfig(
+        model_path=str(starter_gguf), n_ctx=512, n_threads=1, n_threads_batch=1,
+        n_batch=64, n_ubatch=64,
+    )  # fmt: skip
+    bad = good.with_changes(model_path=str(tmp_path / "gone.gguf"), n_ctx=1024)
+    service = ChatService(LocalGenerator())
+    try:
+        with caplog.at_level(logging.WARNING, logger="core.chat.service"):
+            loaded = service.load_sync(str(starter_gguf), None, [bad, good])
+        assert loaded.config == good and loaded.n_ctx == 512
+        assert any("gone.gguf" in r.getMessage() for r in caplog.records)
+        with pytest.raises(ModelLoadError, match=r"gone\.gguf"):
+            service.load_sync(str(starter_gguf), None, [bad])
+    finally:
+        service.close()
