@@ -25,6 +25,7 @@ CHATML = (
 )
 _SPECIALS = ("<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>")
 _TOKEN_NORMAL, _TOKEN_UNKNOWN, _TOKEN_CONTROL, _TOKEN_BYTE = 1, 2, 3, 6
+_ALIGN = 32  # GGUF's default alignment of tensor data
 
 
 @dataclass(frozen=True)
@@ -72,18 +73,42 @@ def _vocabulary(n_vocab: int) -> tuple[list[str], list[int]]:
     raise AssertionError("unreachable")
 
 
-def write_synthetic_gguf(path: Path, shape: SyntheticShape, seed: int = 0) -> Path:
-    """Write a model of ``shape`` with random f16 weights (f32 norms) to ``path``."""
+def _tensors(shape: SyntheticShape) -> list[tuple[str, tuple[int, ...], type]]:
+    """(name, numpy shape, dtype) of every tensor, in file order."""
+    hd = shape.head_dim
+    e, f32, f16 = shape.n_embd, np.float32, np.float16
+    out: list[tuple[str, tuple[int, ...], type]] = [("token_embd.weight", (shape.n_vocab, e), f16)]
+    for i in range(shape.n_layer):
+        b = f"blk.{i}."
+        out += [
+            (b + "attn_norm.weight", (e,), f32),
+            (b + "attn_q.weight", (shape.n_head * hd, e), f16),
+            (b + "attn_k.weight", (shape.n_head_kv * hd, e), f16),
+            (b + "attn_v.weight", (shape.n_head_kv * hd, e), f16),
+            (b + "attn_output.weight", (e, shape.n_head * hd), f16),
+            (b + "ffn_norm.weight", (e,), f32),
+            (b + "ffn_gate.weight", (shape.n_ff, e), f16),
+            (b + "ffn_up.weight", (shape.n_ff, e), f16),
+            (b + "ffn_down.weight", (e, shape.n_ff), f16),
+        ]
+    out += [("output_norm.weight", (e,), f32), ("output.weight", (shape.n_vocab, e), f16)]
+    return out
+
+
+def write_synthetic_gguf(
+    path: Path, shape: SyntheticShape, seed: int = 0, *, header_only: bool = False
+) -> Path:
+    """Write a model of ``shape`` with random f16 weights (f32 norms) to ``path``.
+
+    ``header_only``: the tensor data is left as a hole (a sparse file of the full
+    size), for tests that read only the header, as the planner does.
+    """
     import gguf
 
     rng = np.random.default_rng(seed)
     # one block of random values, tiled into every tensor: fast for gigabytes
     base = (rng.standard_normal(1 << 20, dtype=np.float32) * 0.02).astype(np.float16)
 
-    def weights(*dims: int) -> np.ndarray:
-        return np.resize(base, dims)
-
-    hd = shape.head_dim
     w = gguf.GGUFWriter(str(path), "llama")
     w.add_name(f"synthetic-{shape.parameters / 1e9:.1f}b")
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
@@ -93,7 +118,7 @@ def write_synthetic_gguf(path: Path, shape: SyntheticShape, seed: int = 0) -> Pa
     w.add_feed_forward_length(shape.n_ff)
     w.add_head_count(shape.n_head)
     w.add_head_count_kv(shape.n_head_kv)
-    w.add_rope_dimension_count(hd)
+    w.add_rope_dimension_count(shape.head_dim)
     w.add_rope_freq_base(500000.0)
     w.add_layer_norm_rms_eps(1e-5)
     w.add_vocab_size(shape.n_vocab)
@@ -108,23 +133,26 @@ def write_synthetic_gguf(path: Path, shape: SyntheticShape, seed: int = 0) -> Pa
     w.add_add_bos_token(True)
     w.add_chat_template(CHATML)
 
-    norm = np.ones(shape.n_embd, dtype=np.float32)
-    w.add_tensor("token_embd.weight", weights(shape.n_vocab, shape.n_embd))
-    for i in range(shape.n_layer):
-        b = f"blk.{i}."
-        w.add_tensor(b + "attn_norm.weight", norm)
-        w.add_tensor(b + "attn_q.weight", weights(shape.n_head * hd, shape.n_embd))
-        w.add_tensor(b + "attn_k.weight", weights(shape.n_head_kv * hd, shape.n_embd))
-        w.add_tensor(b + "attn_v.weight", weights(shape.n_head_kv * hd, shape.n_embd))
-        w.add_tensor(b + "attn_output.weight", weights(shape.n_embd, shape.n_head * hd))
-        w.add_tensor(b + "ffn_norm.weight", norm)
-        w.add_tensor(b + "ffn_gate.weight", weights(shape.n_ff, shape.n_embd))
-        w.add_tensor(b + "ffn_up.weight", weights(shape.n_ff, shape.n_embd))
-        w.add_tensor(b + "ffn_down.weight", weights(shape.n_embd, shape.n_ff))
-    w.add_tensor("output_norm.weight", norm)
-    w.add_tensor("output.weight", weights(shape.n_vocab, shape.n_embd))
+    data_bytes = 0
+    for name, dims, dtype in _tensors(shape):
+        if header_only:
+            nbytes = int(np.prod(dims)) * np.dtype(dtype).itemsize
+            w.add_tensor_info(name, dims, np.dtype(dtype), nbytes)
+            data_bytes += -(-nbytes // _ALIGN) * _ALIGN
+        elif dtype is np.float32:
+            w.add_tensor(name, np.ones(dims, dtype=np.float32))
+        else:
+            w.add_tensor(name, np.resize(base, dims))
     w.write_header_to_file()
     w.write_kv_data_to_file()
+    if header_only:
+        w.write_ti_data_to_file()
+        w.close()
+        with path.open("r+b") as f:
+            f.seek(0, 2)
+            start = -(-f.tell() // _ALIGN) * _ALIGN
+            f.truncate(start + data_bytes)
+        return path
     w.write_tensors_to_file()
     w.close()
     return path

@@ -7,9 +7,11 @@ The memory model follows what llama.cpp allocates (``llama-model.cpp``,
 ``llama-kv-cache.cpp``, ``ggml-backend`` graph allocation), cross-checked
 with Ollama's estimator and gguf-parser:
 
-* **Weights** per block from the real tensor sizes. With ``n_gpu_layers = g``
-  llama.cpp puts the *last* ``g`` blocks on the GPU; ``g = n_layer + 1`` also
-  moves the output layer. Token embeddings always stay in RAM.
+* **Weights** per block from the real tensor sizes. llama.cpp counts the
+  output layer as layer ``n_layer`` and offloads from the end: with
+  ``n_gpu_layers = g`` the output and the last ``g - 1`` blocks are on the
+  GPU (``llama-model.cpp``, ``i_gpu_start``; measured on an H200, README).
+  Token embeddings always stay in RAM.
 * **KV cache** per layer = cells × KV heads of that layer × (key + value head
   size) × bytes per element. Global layers hold ``n_ctx`` cells (padded to
   256); sliding-window layers only ``window + n_ubatch`` (llama.cpp's
@@ -193,19 +195,21 @@ class _Sizer:
         self.io_buf = 2 * ub * shape.n_embd * F32
         self.logits_out = shape.n_vocab * F32  # llama.cpp's output buffer: one row of logits
 
+    def _blocks_on_gpu(self, g: int) -> int:
+        # llama.cpp counts the output as the last "layer": the first one to go to the GPU
+        return min(max(g - 1, 0), self.s.n_layer)
+
     def gpu_weights(self, g: int) -> int:
-        s = self.s
         if g <= 0:
             return 0
-        if g > s.n_layer:
-            return self.w_suffix[s.n_layer] + s.output_layer_gpu_bytes
-        return self.w_suffix[g]
+        return self.w_suffix[self._blocks_on_gpu(g)] + self.s.output_layer_gpu_bytes
 
     def cpu_weights(self, g: int) -> int:
+        if g <= 0:
+            return self.weights_total
         # a tied output's GPU copy does not free the CPU's token embeddings
-        if g > self.s.n_layer:
-            return self.s.input_bytes
-        return self.weights_total - self.w_suffix[max(g, 0)]
+        on_gpu = self.w_suffix[self._blocks_on_gpu(g)] + self.s.output_bytes + self.s.other_bytes
+        return self.weights_total - on_gpu
 
     def kv(self, ctx: int, kv_type: str, last_k: int | None = None) -> int:
         """KV bytes of the last ``last_k`` blocks (all when None)."""
