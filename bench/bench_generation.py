@@ -135,6 +135,31 @@ def _prompt_of(gen: object, n_tokens: int, salt: str) -> str:
     return text
 
 
+def raw_request(prompt: str, max_tokens: int) -> Any:
+    """A greedy request that sends ``prompt`` as is and writes ``max_tokens`` tokens."""
+    from core.chat.protocol import GenerateRequest, Sampling
+    from core.types import Message
+
+    return GenerateRequest(
+        system_prompt="", history=(), question=Message("user", ""), raw_prompt=prompt,
+        sampling=Sampling(temperature=0.0, repeat_penalty=1.0, max_tokens=max_tokens,
+                          ignore_eos=True),
+    )  # fmt: skip
+
+
+def run_request(service: Any, req: Any) -> Any:
+    """Answer ``req`` with a ``ChatService``; the generation's stats (raises on failure)."""
+    from core.events import Done, Failed
+
+    events: list[object] = []
+    service.run_sync(req, events.append)
+    last = events[-1]
+    if isinstance(last, Failed):
+        raise last.error
+    assert isinstance(last, Done) and last.stats is not None
+    return last.stats
+
+
 class LecternRunner:
     """Lectern's real worker process on the starter model, for repeated measurements."""
 
@@ -153,26 +178,9 @@ class LecternRunner:
         self.run(self.raw("Warm-up.", 8))
 
     def run(self, req: Any) -> Any:
-        from core.events import Done, Failed
+        return run_request(self.service, req)
 
-        events: list[object] = []
-        self.service.run_sync(req, events.append)
-        last = events[-1]
-        if isinstance(last, Failed):
-            raise last.error
-        assert isinstance(last, Done) and last.stats is not None
-        return last.stats
-
-    @staticmethod
-    def raw(prompt: str, max_tokens: int) -> Any:
-        from core.chat.protocol import GenerateRequest, Sampling
-        from core.types import Message
-
-        return GenerateRequest(
-            system_prompt="", history=(), question=Message("user", ""), raw_prompt=prompt,
-            sampling=Sampling(temperature=0.0, repeat_penalty=1.0, max_tokens=max_tokens,
-                              ignore_eos=True),
-        )  # fmt: skip
+    raw = staticmethod(raw_request)
 
     def decode_tps(self) -> float:
         """tokens/s of a 128-token greedy generation (the first token comes from the prefill)."""

@@ -24,9 +24,10 @@ Each case reports the plan, the rung that loaded, llama.cpp's buffer sizes
 per device, the GPU memory the load really took (free memory before the
 load minus after it, read through NVML; this includes the worker's CUDA
 context, which the planner covers with its driver reserve), prefill and
-decode tokens/s. Bars: every case loads; the GPU memory taken stays within
-what was free; llama.cpp's GPU buffers are within 10 % of the planner's
-estimate; the squeezed case loads on a lower rung than the first.
+decode tokens/s. Bars: every case loads and answers; the full plan puts every
+layer on the GPU and the crowded one part of them; the squeezed case loads on
+a lower rung than the first; llama.cpp's GPU buffers are within 10 % of the
+planner's estimate.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench.bench_generation import raw_request, run_request
 from bench.synthetic_gguf import LLAMA_1B, write_synthetic_gguf
 
 GIB = 1024**3
@@ -127,25 +129,12 @@ def _prompt(n_words: int) -> str:
 
 
 def _generate(service: Any, prompt: str, max_tokens: int) -> Any:
-    from core.chat.protocol import GenerateRequest, Sampling
-    from core.events import Done, Failed
-    from core.types import Message
-
-    request = GenerateRequest(
-        system_prompt="", history=(), question=Message("user", ""), raw_prompt=prompt,
-        sampling=Sampling(temperature=0.0, repeat_penalty=1.0, max_tokens=max_tokens,
-                          ignore_eos=True),
-    )  # fmt: skip
-    events: list[object] = []
-    service.run_sync(request, events.append)
-    last = events[-1]
-    if isinstance(last, Failed):
-        raise last.error
-    assert isinstance(last, Done) and last.stats is not None
-    return last.stats
+    return run_request(service, raw_request(prompt, max_tokens))
 
 
-def _case(name: str, model: Path, hw: Any, plan: Any, squeeze: Any = None) -> dict[str, Any]:
+def _case(
+    name: str, model: Path, shape: Any, hw: Any, plan: Any, squeeze: Any = None
+) -> dict[str, Any]:
     """Load ``model`` by the ladder of ``plan``; measure memory and speed."""
     from core.chat.generator import LocalGenerator
     from core.chat.load_config import default_threads
@@ -153,7 +142,6 @@ def _case(name: str, model: Path, hw: Any, plan: Any, squeeze: Any = None) -> di
     from core.errors import LecternError
     from core.hardware.corrections import parse_buffer_sizes
     from core.hardware.ladder import Threads, build_ladder
-    from core.hardware.model_shape import read_model_shape
     from core.hardware.planner import estimate_config
 
     threads = default_threads()
@@ -193,7 +181,7 @@ def _case(name: str, model: Path, hw: Any, plan: Any, squeeze: Any = None) -> di
         buffers = parse_buffer_sizes(loaded.load_log)
         out["llama_buffers_mib"] = {k: round(v / 2**20, 1) for k, v in buffers.items()}
         est = estimate_config(
-            read_model_shape(model),
+            shape,
             hw,
             n_gpu_layers=loaded.config.n_gpu_layers,
             n_ctx=loaded.config.n_ctx,
@@ -286,7 +274,7 @@ def run() -> dict[str, Any]:
         }
         cases = []
         full_plan = plan(shape, hw, options)
-        cases.append(_case("full", model, hw, full_plan))
+        cases.append(_case("full", model, shape, hw, full_plan))
 
         gpu = hw.gpu
         reserve = GPU_DRIVER_RESERVE_BYTES["nvidia"]
@@ -298,7 +286,7 @@ def run() -> dict[str, Any]:
             hog.take(max(0, _settled_free() - target_free))
             crowded_hw = replace(hw, gpus=tuple(detect_hardware().gpus))
             crowded = plan(shape, crowded_hw, options)
-            cases.append(_case("crowded", model, crowded_hw, crowded))
+            cases.append(_case("crowded", model, shape, crowded_hw, crowded))
 
             # what a load takes beyond llama.cpp's buffers (CUDA context, cuBLAS, memory pool),
             # as measured in the first case
@@ -319,11 +307,11 @@ def run() -> dict[str, Any]:
                 between = (need(ladder[0]) + need(ladder[1])) // 2
                 hog.take(max(0, _settled_free() - between))
 
-            cases.append(_case("squeezed", model, crowded_hw, crowded, squeeze))
+            cases.append(_case("squeezed", model, shape, crowded_hw, crowded, squeeze))
         finally:
             hog.close()
         cpu_plan = plan(shape, hw, replace(options, n_gpu_layers=0))
-        cases.append(_case("cpu", model, hw, cpu_plan))
+        cases.append(_case("cpu", model, shape, hw, cpu_plan))
     result["cases"] = cases
     by = {c["case"]: c for c in cases}
     result["bars"] = {

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import multiprocessing
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -17,8 +20,10 @@ import pytest
 from core.chat.generator import LocalGenerator
 from core.chat.llama_backend import LlamaBackend
 from core.chat.load_config import LoadConfig
+from core.chat.protocol import ShutdownRequest
 from core.chat.service import ChatService
 from core.chat.templates import fallback_template
+from core.chat.worker import worker_main
 from core.errors import ModelLoadError
 from core.events import Done
 from tests.core.chat.conftest import raw_request
@@ -99,3 +104,19 @@ def test_the_load_ladder_steps_past_a_configuration_that_fails(
             service.load_sync(str(starter_gguf), None, [bad])
     finally:
         service.close()
+
+
+@pytest.mark.parametrize(("hide", "seen"), [(True, ""), (False, "0")])
+def test_the_worker_hides_nvidia_gpus_before_llama_cpp_starts(
+    hide: bool, seen: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the worker's entry point itself, run here and told to stop after its set-up
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    parent, child = multiprocessing.Pipe()
+    parent.send(ShutdownRequest())
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        worker_main(child, ctypes.c_bool(False), hide)
+    finally:
+        signal.signal(signal.SIGINT, sigint)
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == seen
