@@ -72,6 +72,7 @@ def _quality(engine: Any, rerank: bool, files: tuple[Path, ...] = EVAL_FILES) ->
     relevance: dict[str, float] = {}
     times: list[float] = []
     in_its_order = 0
+    searched_for: dict[str, str] = {}  # questions searched with a misspelled word corrected
     svc.retrieve(questions[0].question, "eval", 10)  # warm-up: models loaded
     for q in questions:
         t0 = time.perf_counter()
@@ -83,6 +84,8 @@ def _quality(engine: Any, rerank: bool, files: tuple[Path, ...] = EVAL_FILES) ->
             )
         relevance[q.id] = round(r.relevance, 4)
         in_its_order += r.reranker_order
+        if r.searched_for:
+            searched_for[q.id] = r.searched_for
         results.append(judge(q, r.passages, r.covered))
     sweep = {}
     ans = [relevance[r.question.id] for r in results if r.question.answerable]
@@ -103,6 +106,7 @@ def _quality(engine: Any, rerank: bool, files: tuple[Path, ...] = EVAL_FILES) ->
         # questions whose passages stayed in the cross-encoder's order (it read one as an
         # answer: SearchParams.rerank_sure); the others kept the hybrid order
         "reranker_order": in_its_order,
+        "searched_for": searched_for,
         "question_ms": {
             "p50": round(statistics.median(times), 1),
             "p95": round(_pct(times, 0.95), 1),

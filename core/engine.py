@@ -269,6 +269,7 @@ class Engine:
 
         async def events() -> AsyncGenerator[Event, None]:
             passages: tuple[Passage, ...] = ()
+            searched_for = ""
             if not question.strip():
                 yield Failed(UsageError("The question is empty."))
                 return
@@ -291,8 +292,9 @@ class Engine:
                     yield Failed(exc)
                     return
                 yield Progress("search", 1, 0, "Thinking")
+                searched_for = hits.searched_for
                 if not hits.covered:
-                    yield Sources(())
+                    yield Sources((), searched_for)
                     yield Token(NOT_COVERED_ANSWER)
                     yield Done(NOT_COVERED_ANSWER, GenerationStats())
                     return
@@ -303,6 +305,8 @@ class Engine:
                 sampling=sampling,
                 passages=passages,
             ):
+                if isinstance(ev, Sources) and searched_for:
+                    ev = Sources(ev.passages, searched_for)
                 yield ev
 
         return events()

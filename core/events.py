@@ -31,6 +31,8 @@ class Sources(Event):
     """The passages an answer is grounded on (sent before the first token)."""
 
     passages: tuple[Passage, ...]
+    # the question as searched when misspelled words were corrected ("buld" -> "build")
+    searched_for: str = ""
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ async def _ask(args: argparse.Namespace) -> int:
         if library is None and not args.no_library:
             library = await _default_library(engine)
         sources: tuple[Passage, ...] = ()
+        searched_for = ""
         done: Done | None = None
         async for ev in engine.ask(args.question, library=library, model=args.model):
             if isinstance(ev, Progress):
@@ -62,6 +63,9 @@ async def _ask(args: argparse.Namespace) -> int:
                     progress(ev.message)
             elif isinstance(ev, Sources):
                 sources = ev.passages
+                searched_for = ev.searched_for
+                if searched_for and not args.json:
+                    progress(f"Searched for: {searched_for}")
             elif isinstance(ev, Token):
                 if not args.json:
                     sys.stdout.write(ev.text)
@@ -79,6 +83,8 @@ async def _ask(args: argparse.Namespace) -> int:
                     "sources": [{"file": p.file, "page": p.page, "text": p.text} for p in sources],
                     "stats": stats.to_json(),
                 }
+                # only when misspelled words were corrected before the search
+                | ({"searched_for": searched_for} if searched_for else {})
             )
         else:
             if not done.text.endswith("\n"):

@@ -236,10 +236,13 @@ def _evaluate(engine: Engine, path: str, library: str, k: int) -> dict[str, Any]
     svc = engine.documents
     results = []
     reranked = in_its_order = 0
+    searched_for: dict[str, str] = {}
     for q in questions:
         r = svc.retrieve(q.question, library, k)
         reranked += r.reranked
         in_its_order += r.reranker_order
+        if r.searched_for:
+            searched_for[q.id] = r.searched_for
         results.append(judge(q, r.passages, r.covered))
     return {
         "metrics": metrics(results),
@@ -251,6 +254,8 @@ def _evaluate(engine: Engine, path: str, library: str, k: int) -> dict[str, Any]
         # ... and of those, the ones left in its order (it read a passage as an answer)
         "reranker_order": in_its_order,
         "per_file": per_file(results),
+        # questions searched with a misspelled word corrected, as searched
+        "searched_for": searched_for,
         "results": [
             {"id": r.question.id, "covered": r.covered, "hits": [p.to_json() for p in r.passages]}
             for r in results
@@ -277,4 +282,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{'re-ranking model':<24} {out['reranker'] or 'none (re-ranking is off)'}")
         print(f"{'reranked':<24} {out['reranked']} of {len(out['results'])}")
         print(f"{'in the re-ranker order':<24} {out['reranker_order']} of {out['reranked']}")
+        for qid, text in out["searched_for"].items():
+            print(f"{'spelling corrected':<24} {qid}: {text}")
     return 0

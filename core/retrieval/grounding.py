@@ -24,6 +24,8 @@ class Retrieval:
     # whether the passages are in its order: it read one as an answer (see SearchParams.
     # rerank_sure); otherwise they are in the hybrid order, with the hybrid scores
     reranker_order: bool = False
+    # the question as searched when its spelling was corrected ("buld" -> "build"), else ""
+    searched_for: str = ""
 
 
 def merged(results: Sequence[Retrieval], k: int) -> Retrieval:
@@ -47,4 +49,6 @@ def merged(results: Sequence[Retrieval], k: int) -> Retrieval:
         max((r.relevance for r in results), default=0.0),
         reranked=all(r.reranked for r in results),
         reranker_order=any(r.reranker_order for r in results),
+        # each library corrects against its own words: say what the best one searched for
+        searched_for=max(results, key=lambda r: (r.covered, r.relevance)).searched_for,
     )

@@ -30,6 +30,11 @@ sentences the best few chunks are also read against each sentence, keeping
 each chunk's best score (the model was trained on short one-sentence queries).
 Plain ``search`` (type-ahead, the 50 ms latency bar) does not re-rank.
 
+A question's misspelled words (ones the library never uses, one edit from one
+it does: "buld") are corrected first (:mod:`core.retrieval.spelling`), and
+``Retrieval.searched_for`` says what was searched for. Plain ``search`` looks
+for the words as typed.
+
 "Nothing relevant" is decided on the best cosine similarity among the
 candidates, lowered by ``unknown_term_penalty`` for each content word of the
 question that occurs nowhere in the library, and by ``missing_name_penalty``
@@ -55,6 +60,7 @@ from core.retrieval.fts import query_terms
 from core.retrieval.grounding import Retrieval
 from core.retrieval.overview import about_every_document, is_overview_question
 from core.retrieval.reranker import Reranker, probability, question_sentences
+from core.retrieval.spelling import corrections, respelled
 from core.types import Passage
 
 log = logging.getLogger(__name__)
@@ -81,6 +87,9 @@ class SearchParams:
     # The cross-encoder's order is used only when it reads one chunk as this likely (its
     # 0-1 probability) to answer; below it, the hybrid order stands (chosen on bench/dev).
     rerank_sure: float = 0.73
+    # a question's words that the library never uses are corrected when one edit away
+    # from a word it does use ("buld" -> "build", see core.retrieval.spelling)
+    correct_spelling: bool = True
 
 
 # Two or more runs of dot leaders (". . . . ." or ".....") mark a table of contents or
@@ -358,6 +367,10 @@ class HybridSearcher:
         as "closest matches"); answering must not use them then.
         """
         params = params or SearchParams()
+        asked = question
+        if params.correct_spelling:
+            question = respelled(question, corrections(question, self.store))
+        searched_for = question if question != asked else ""
         scored, unknown = self.scored(question, params)
         missing = self.missing_names(question, scored, params)
         relevance = self.relevance(scored, unknown, params, len(missing))
@@ -366,7 +379,8 @@ class HybridSearcher:
             # "What is this manual about?" resembles no passage; its opening pages answer it
             every = about_every_document(question)
             opening = self.opening_pages(scored, k, relevance, every)
-            return Retrieval(self.passages(opening, k, params), True, relevance)
+            passages = self.passages(opening, k, params)
+            return Retrieval(passages, True, relevance, searched_for=searched_for)
         # Not covered: nothing is given to the model, so re-ranking (~0.6 s) is spared.
         ranked = self.reranked(question, scored, params) if covered else None
         # A cross-encoder that reads no chunk as an answer is guessing between them: on the
@@ -380,4 +394,5 @@ class HybridSearcher:
             relevance,
             reranked=ranked is not None,
             reranker_order=sure is not None,
+            searched_for=searched_for,
         )

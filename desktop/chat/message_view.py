@@ -272,19 +272,27 @@ class MessageView(QFrame):
             cursor.insertHtml(self.renderer.render(tail))
 
     # -- outcome -------------------------------------------------------------
-    def set_sources(self, passages: tuple[Passage, ...]) -> None:
+    def set_sources(self, passages: tuple[Passage, ...], searched_for: str = "") -> None:
+        """The answer's sources as links, after what was searched for when the question's
+        spelling was corrected (not kept with the conversation)."""
         self.sources = passages
-        if not passages:
-            self.sources_label.hide()
-            return
-        link = self.renderer.colors["link"]
-        items = [
-            f'<a style="color:{link}; text-decoration:none" href="cite:{i}">[{i}] '
-            f"{html.escape(p.file)}, p.&nbsp;{p.page}</a>"
-            for i, p in enumerate(passages, 1)
-        ]
-        self.sources_label.setText("Sources: " + " &nbsp;·&nbsp; ".join(items))
-        self.sources_label.show()
+        lines = []
+        if searched_for:
+            muted = self._colors["muted"]
+            lines.append(
+                f'<span style="color:{muted}">Searched for: <i>{html.escape(searched_for)}</i>'
+                "</span>"
+            )
+        if passages:
+            link = self.renderer.colors["link"]
+            items = [
+                f'<a style="color:{link}; text-decoration:none" href="cite:{i}">[{i}] '
+                f"{html.escape(p.file)}, p.&nbsp;{p.page}</a>"
+                for i, p in enumerate(passages, 1)
+            ]
+            lines.append("Sources: " + " &nbsp;·&nbsp; ".join(items))
+        self.sources_label.setText("<br>".join(lines))
+        self.sources_label.setVisible(bool(lines))
 
     def set_stats(self, stats: GenerationStats | None, note: str = "") -> None:
         from core.storage.recording import stats_summary

@@ -418,7 +418,7 @@ class ChatPane(QWidget):
                 view.message_id = ev.message.id
         elif isinstance(ev, Sources):
             if view is not None:
-                view.set_sources(tuple(ev.passages))
+                view.set_sources(tuple(ev.passages), ev.searched_for)
         elif isinstance(ev, Progress):
             if ev.task == "load" and ev.total and ev.done >= ev.total:
                 self.model_changed.emit()

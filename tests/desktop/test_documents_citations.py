@@ -14,7 +14,7 @@ from core.engine import Engine
 from desktop.bridge import EngineBridge
 from desktop.main_window import MainWindow
 from desktop.panes.chat_pane import ChatPane
-from tests.desktop.conftest import AsyncQt
+from tests.desktop.conftest import SCREENSHOTS, AsyncQt
 from tests.desktop.test_documents_pane import drop, engine_dir  # noqa: F401 - fixture
 from tests.desktop.test_page_viewer import FACT, FILLER, make_pdf
 
@@ -71,6 +71,18 @@ def test_drop_on_window_ask_and_open_the_citation(
     aqt.until(lambda: viewer.page_number == 2 and viewer.path == path, 30)
     assert viewer.highlight_rects
     assert viewer.isVisible()
+    assert "Searched for" not in answer.sources_label.text()
+
+    # a misspelled question is searched for as corrected, and the answer says so
+    ask(aqt, chat, "Who was the keepr of the Port Avalon lighthuose?")
+    typo = chat.transcript.views[-1]
+    assert typo.sources and typo.sources[0].page == 2
+    assert (
+        "Searched for: <i>Who was the keeper of the Port Avalon lighthouse?</i>"
+        in typo.sources_label.text()
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    typo.grab().save(str(SCREENSHOTS / "chat-searched-for.png"))
 
     # once the document is removed, answers no longer cite it
     docs.remove_documents([path])

@@ -53,6 +53,7 @@ def test_search_and_eval_json(ubuntu_library: Path, tmp_path: Path) -> None:
         "none-02",
     ]
     assert all(len(r["hits"]) == 5 for r in out["results"])
+    assert out["searched_for"] == {}  # no word of these questions is taken for a typo
     # the cross-encoder ordered the passages of every question the library covers, and only
     # those (the answerable ones are; a refused one is not re-ranked: no model reads it)
     covered = [r["id"] for r in out["results"] if r["covered"]]
@@ -132,6 +133,18 @@ def test_ask_that_the_library_does_not_cover_says_no_model_ran(ubuntu_library: P
     assert res.stderr.strip().splitlines()[-1] == (
         "no model ran: nothing in the library was relevant enough"
     )
+
+
+def test_ask_says_what_it_searched_for_when_it_corrected_a_word(ubuntu_library: Path) -> None:
+    # "pacakge" is corrected; the question stays refused, as the guide never says snapcraft
+    res = _lectern(
+        ubuntu_library, "ask", "How do I publish a snapcraft pacakge?", "--library", "eval",
+        "--json",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert "do not seem to cover" in out["answer"] and out["sources"] == []
+    assert out["searched_for"] == "How do I publish a snapcraft package?"
 
 
 def test_two_documents_of_the_same_name_are_told_apart(

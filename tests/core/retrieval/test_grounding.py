@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from core.retrieval.grounding import Retrieval, merged
 from core.types import Passage
 
@@ -45,3 +47,12 @@ def test_scores_are_compared_only_where_they_mean_the_same() -> None:
 def test_nothing_covered() -> None:
     out = merged([_retrieval("a", [0.2], False, False), _retrieval("b", [0.3], False, False)], 2)
     assert not out.covered and [p.file for p in out.passages] == ["b.pdf", "a.pdf"]
+
+
+def test_what_was_searched_for_is_the_best_librarys() -> None:
+    # each library corrects a misspelled word against its own words
+    a = replace(_retrieval("a", [0.5], True, False), searched_for="how to build")
+    b = replace(_retrieval("b", [0.9], False, False), searched_for="how to bold")
+    c = _retrieval("c", [0.4], True, False)
+    assert merged([b, c, a], 2).searched_for == "how to build"  # covered, most relevant
+    assert merged([b, c], 2).searched_for == ""  # the covering one searched as asked

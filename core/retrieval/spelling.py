@@ -1,0 +1,144 @@
+"""Misspelled question words, corrected against the library's own vocabulary.
+
+A typo is a word the library never uses ("How do I make pbuilder stop when a
+buld fails?"): it finds nothing in the keyword index, the embedder reads it
+as fragments, and it costs the question relevance (``unknown_term_penalty``),
+so such a question was refused. Each such word that is not an English word
+is replaced by the spelling one edit away (a letter left out, added, changed,
+or two neighbours swapped) whose stem the library uses most, provided that
+spelling is an English word or a word the library prints: "buld" becomes
+"build", "pbuildr" "pbuilder". The question is then searched as corrected,
+and the answer says what was searched for.
+
+What is left alone, so that a question the documents do not cover stays
+refused: English words (a library about packaging that never says "salsa"
+does not turn it into "salt"), names (spelled like one, see
+:mod:`core.retrieval.coverage`: "TikZ", "HDF5"), words shorter than
+:data:`MIN_LENGTH` (one edit turns most of them into another word), parts of
+contractions ("shouldn't"), words with anything but letters, and words with
+no spelling one edit away that the library uses. A misspelling that is itself
+a word ("form" for "from") is not seen.
+
+The English words are pyspellchecker's list (``resources/spelling``), read
+once, when a question first has a word the library does not know.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Iterator
+from functools import cache
+from string import ascii_lowercase
+
+from core.documents.store import LibraryStore
+from core.models.catalog import resources_dir
+from core.retrieval.coverage import question_names
+from core.retrieval.fts import query_terms
+
+MIN_LENGTH = 4  # "buld" -> "build"; shorter words are too often one edit from another word
+MAX_WORDS = 4  # bounds the work per question (about 250 spellings to look up per word)
+# chunks read to see whether the library prints a spelling (its stem is in the index)
+_PRINTED_SAMPLE = 200
+
+
+@cache
+def english_words() -> frozenset[str]:
+    """The English words of ``resources/spelling/en.json.gz`` (empty if it is missing)."""
+    try:
+        with gzip.open(resources_dir() / "spelling" / "en.json.gz", "rt", encoding="utf-8") as f:
+            return frozenset(json.load(f))
+    except (OSError, ValueError):
+        return frozenset()
+
+
+def one_edit(word: str) -> list[str]:
+    """Every spelling one edit from ``word`` (Damerau: delete, swap, change, insert),
+    without repeats, in that order."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    seen: dict[str, None] = {}
+    for left, right in splits:
+        if right:
+            seen.setdefault(left + right[1:], None)
+        if len(right) > 1:
+            seen.setdefault(left + right[1] + right[0] + right[2:], None)
+    for left, right in splits:
+        for c in ascii_lowercase:
+            if right and c != right[0]:
+                seen.setdefault(left + c + right[1:], None)
+            seen.setdefault(left + c + right, None)
+    seen.pop(word, None)
+    return list(seen)
+
+
+_APOSTROPHE = re.compile(r"[^\W_]+(?:['’][^\W_]+)+")
+
+
+def _correctable(question: str, unknown: list[str], english: frozenset[str]) -> list[str]:
+    names = {w.lower() for name in question_names(question) for w in name}
+    contracted = {
+        part.lower() for m in _APOSTROPHE.finditer(question) for part in re.split(r"['’]", m[0])
+    }
+    return [
+        w
+        for w in unknown
+        if len(w) >= MIN_LENGTH
+        and w.isascii()
+        and w.isalpha()
+        and w not in english
+        and w not in names
+        and w not in contracted
+    ][:MAX_WORDS]
+
+
+def prints(store: LibraryStore, word: str) -> bool:
+    """Whether the library's text has ``word`` as a whole word (the index holds only
+    stems: the chunks of its stem are read, at most :data:`_PRINTED_SAMPLE`)."""
+    pattern = re.compile(rf"(?<![^\W_]){re.escape(word)}(?![^\W_])", re.IGNORECASE)
+    rows = store.query(
+        "SELECT c.text FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid "
+        "WHERE chunks_fts MATCH ? LIMIT ?",
+        (f'"{word}"', _PRINTED_SAMPLE),
+    )
+    return any(pattern.search(text) for (text,) in rows)
+
+
+def corrections(question: str, store: LibraryStore) -> dict[str, str]:
+    """Each misspelled word of ``question`` (lower case) with its correction."""
+    stats = store.term_frequencies(query_terms(question))
+    unknown = [w for w, df in stats if df == 0]
+    english = english_words() if unknown else frozenset()
+    if not english:
+        return {}  # without the word list every unknown word would look misspelled
+    out: dict[str, str] = {}
+    for word in _correctable(question, unknown, english):
+        known = [(w, df) for w, df in store.term_frequencies(one_edit(word)) if df > 0]
+        # the most used stem first; among equals, the fewest changes (one_edit's order)
+        known.sort(key=lambda x: -x[1])
+        fix = next((w for w, _ in known if w in english or prints(store, w)), None)
+        if fix is not None:
+            out[word] = fix
+    return out
+
+
+def _words(text: str) -> Iterator[re.Match[str]]:
+    return re.finditer(r"[^\W\d_]+", text)
+
+
+def respelled(question: str, fixes: dict[str, str]) -> str:
+    """``question`` with each word of ``fixes`` replaced (case-insensitive, whole words),
+    keeping a capital first letter."""
+    if not fixes:
+        return question
+    parts: list[str] = []
+    at = 0
+    for m in _words(question):
+        fix = fixes.get(m.group(0).lower())
+        if fix is None:
+            continue
+        if m.group(0)[0].isupper():
+            fix = fix[0].upper() + fix[1:]
+        parts += [question[at : m.start()], fix]
+        at = m.end()
+    return "".join(parts) + question[at:]

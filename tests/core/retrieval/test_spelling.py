@@ -1,0 +1,93 @@
+"""Misspelled question words corrected against the library's words (real Ubuntu guide)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from core.engine import Engine
+from core.events import Done, Sources
+from core.retrieval.grounding import NOT_COVERED_ANSWER
+from core.retrieval.spelling import corrections, english_words, one_edit, respelled
+
+TYPO = "How can I make pbuilder stop when a buld fails?"
+FIXED = "How can I make pbuilder stop when a build fails?"
+
+
+def test_spellings_one_edit_away() -> None:
+    edits = one_edit("buld")
+    assert len(edits) == len(set(edits)) and "buld" not in edits
+    # a letter added, left out, changed, and two neighbours swapped
+    assert {"build", "bud", "bold", "ubld"} <= set(edits)
+    assert "xbuldx" not in edits and "blid" not in edits  # two edits
+    assert edits.index("bud") < edits.index("bold")  # the fewest changes first
+
+
+def test_respelling_keeps_the_question_as_typed() -> None:
+    fixes = {"buld": "build", "pacakge": "package"}
+    assert respelled("Buld the pacakge, then buld-test it.", fixes) == (
+        "Build the package, then build-test it."
+    )
+    assert respelled("rebuld stays", fixes) == "rebuld stays"  # whole words only
+    assert respelled(TYPO, {}) == TYPO
+
+
+def test_the_english_word_list_is_shipped() -> None:
+    words = english_words()
+    assert len(words) > 100_000
+    assert {"build", "shades", "salsa"} <= words and "buld" not in words
+
+
+async def test_misspelled_words_take_the_librarys_spelling(ubuntu_library: Path) -> None:
+    engine = Engine(ubuntu_library)
+    try:
+        store = engine.documents.manager.store("eval")
+
+        def fixes(question: str) -> dict[str, str]:
+            return corrections(question, store)
+
+        assert fixes(TYPO) == {"buld": "build"}
+        # a word the guide prints but English does not have
+        assert fixes("Why does pbuildr fail?") == {"pbuildr": "pbuilder"}
+        assert fixes("Which comand uploads the pacakge?") == {
+            "comand": "command",
+            "pacakge": "package",
+        }
+        # left alone: words the guide uses, English words it does not use (a question it
+        # does not cover stays refused), names, short words, parts of contractions
+        assert fixes(FIXED) == {}
+        assert fixes("How do I push the branch to salsa?") == {}
+        assert fixes("Can I export to Pbuildr files?") == {}  # a name, mid-sentence
+        assert fixes("Does bld work?") == {}
+        assert fixes("Why does pbuildr'd fail?") == {}
+    finally:
+        await engine.close()
+
+
+async def test_a_misspelled_question_is_answered_as_corrected(
+    ubuntu_library: Path, starter_gguf: Path
+) -> None:
+    # the question was refused: "buld" matched nothing and cost it relevance
+    engine = Engine(ubuntu_library)
+    try:
+        searcher = engine.documents.searcher("eval", questions=True)
+        params = engine.documents.params()
+        as_typed = searcher.retrieve(TYPO, 6, replace(params, correct_spelling=False))
+        hits = await engine.retrieve_for_question(TYPO, "eval")
+        sampling = engine.settings.generation.model_copy(
+            update={"max_tokens": 3, "temperature": 0.0}
+        )
+        events = [
+            ev
+            async for ev in engine.ask(
+                TYPO, library="eval", model=str(starter_gguf), sampling=sampling
+            )
+        ]
+    finally:
+        await engine.close()
+    assert not as_typed.covered and as_typed.searched_for == ""
+    assert hits.covered and hits.searched_for == FIXED
+    assert hits.passages[0].page == 45  # "pause when it comes across a build failure"
+    sources = next(ev for ev in events if isinstance(ev, Sources))
+    assert sources.searched_for == FIXED and sources.passages[0].page == 45
+    assert isinstance(events[-1], Done) and events[-1].text != NOT_COVERED_ANSWER
