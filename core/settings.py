@@ -84,6 +84,11 @@ class RetrievalSettings(_Section):
         " with model.onnx and tokenizer.json, such as one fetched with"
         " 'lectern models pull REPO_ID --reranker'.",
     )
+    correct_spelling: bool = Field(
+        True,
+        description="Correct a question's misspelled words (ones the library never uses, one"
+        " edit from one it does: 'buld' -> 'build') before searching; see the README.",
+    )
     watched_folders: dict[str, str] = Field(
         default_factory=dict,
         description="Folders whose PDFs are indexed automatically: folder path -> library name.",

@@ -164,6 +164,10 @@ class SettingsDialog(QDialog):
         self.rerank.setChecked(r.rerank)
         if engine.documents.reranker_problem:
             self.rerank.setToolTip(f"Not available now: {engine.documents.reranker_problem}")
+        self.spelling = QCheckBox("Correct misspelled words in questions (“buld” → “build”)")
+        self.spelling.setAccessibleName("Correct misspelled words in questions")
+        self.spelling.setToolTip(_describe(RetrievalSettings, "correct_spelling"))
+        self.spelling.setChecked(r.correct_spelling)
         self.reranker = RerankerChoice(engine, bridge)
         self.reranker.problem.connect(self._show_error)
         self.reranker.installed.connect(self._hide_error)
@@ -176,6 +180,7 @@ class SettingsDialog(QDialog):
         df.addRow("Chunk overlap", self.chunk_overlap)
         df.addRow("Passages per question", self.top_k)
         df.addRow("Relevance threshold", self.threshold)
+        df.addRow("Spelling", self.spelling)
         df.addRow("Re-ranking", self.rerank)
         df.addRow("Re-ranking model", self.reranker)
 
@@ -277,6 +282,7 @@ class SettingsDialog(QDialog):
             relevance_threshold=round(self.threshold.value(), 4),
             rerank=self.rerank.isChecked(),
             reranker=self.reranker.choice(),
+            correct_spelling=self.spelling.isChecked(),
         )
         raw["generation"].update(
             system_prompt=self.system_prompt.toPlainText().strip(),

@@ -119,7 +119,11 @@ class DocumentService:
     def params(self) -> SearchParams:
         s = self.settings
         rerank = s.rerank_candidates if s.rerank else 0
-        return SearchParams(threshold=s.relevance_threshold, rerank_candidates=rerank)
+        return SearchParams(
+            threshold=s.relevance_threshold,
+            rerank_candidates=rerank,
+            correct_spelling=s.correct_spelling,
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -38,6 +38,8 @@ def test_saves_typed_settings(qtbot: QtBot, data_dir: Path) -> None:
     dialog.threads.setValue(3)
     assert dialog.rerank.isChecked()  # re-ranking is on by default
     dialog.rerank.setChecked(False)
+    assert dialog.spelling.isChecked()  # so is spelling correction
+    dialog.spelling.setChecked(False)
     with qtbot.waitSignal(dialog.saved):
         dialog.accept()
     assert dialog.result() == dialog.DialogCode.Accepted
@@ -47,12 +49,14 @@ def test_saves_typed_settings(qtbot: QtBot, data_dir: Path) -> None:
     assert saved.generation.system_prompt == "Answer like a librarian."
     assert saved.generation.n_threads == 3
     assert saved.retrieval.rerank is False
+    assert saved.retrieval.correct_spelling is False
+    assert engine.documents.params().correct_spelling is False  # searches use it at once
     assert engine.settings == saved
     # "Automatic" threads is stored as no value, not 0
     again = SettingsDialog(engine)
     qtbot.addWidget(again)
     assert again.threads.value() == 3
-    assert not again.rerank.isChecked()
+    assert not again.rerank.isChecked() and not again.spelling.isChecked()
     again.threads.setValue(0)
     again.accept()
     assert load_settings(engine.paths.settings_file).generation.n_threads is None
