@@ -10,8 +10,10 @@ spelling is an English word or a word the library prints: "buld" becomes
 "build", "pbuildr" "pbuilder". The question is then searched as corrected,
 and the answer says what was searched for.
 
-What is left alone, so that a question the documents do not cover stays
-refused: English words (a library about packaging that never says "salsa"
+Only a question that reads as English is corrected (one word in five is an
+English function word such as "how", "the", "when"), as the word list is
+English. What is left alone, so that a question the documents do not cover
+stays refused: English words (a library about packaging that never says "salsa"
 does not turn it into "salt"), names (spelled like one, see
 :mod:`core.retrieval.coverage`: "TikZ", "HDF5"), words shorter than
 :data:`MIN_LENGTH` (one edit turns most of them into another word), parts of
@@ -35,7 +37,7 @@ from string import ascii_lowercase
 from core.documents.store import LibraryStore
 from core.models.catalog import resources_dir
 from core.retrieval.coverage import question_names
-from core.retrieval.fts import query_terms
+from core.retrieval.fts import STOPWORDS, query_terms
 
 MIN_LENGTH = 4  # "buld" -> "build"; shorter words are too often one edit from another word
 MAX_WORDS = 4  # bounds the work per question (about 250 spellings to look up per word)
@@ -104,8 +106,18 @@ def prints(store: LibraryStore, word: str) -> bool:
     return any(pattern.search(text) for (text,) in rows)
 
 
+def is_english(question: str) -> bool:
+    """Whether a question reads as English: at least one word in five (and one at least)
+    is an English function word ("how", "do", "the"). The word list is English; in
+    another language most words would look misspelled."""
+    words = [m[0].lower() for m in _words(question)]
+    return sum(w in STOPWORDS for w in words) >= max(1.0, len(words) / 5)
+
+
 def corrections(question: str, store: LibraryStore) -> dict[str, str]:
     """Each misspelled word of ``question`` (lower case) with its correction."""
+    if not is_english(question):
+        return {}
     stats = store.term_frequencies(query_terms(question))
     unknown = [w for w, df in stats if df == 0]
     english = english_words() if unknown else frozenset()

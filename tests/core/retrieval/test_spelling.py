@@ -8,7 +8,14 @@ from pathlib import Path
 from core.engine import Engine
 from core.events import Done, Sources
 from core.retrieval.grounding import NOT_COVERED_ANSWER
-from core.retrieval.spelling import corrections, english_words, one_edit, respelled
+from core.retrieval.spelling import (
+    corrections,
+    english_words,
+    is_english,
+    one_edit,
+    respelled,
+)
+from tests.core.retrieval.questions import benchmark_questions
 
 TYPO = "How can I make pbuilder stop when a buld fails?"
 FIXED = "How can I make pbuilder stop when a build fails?"
@@ -30,6 +37,15 @@ def test_respelling_keeps_the_question_as_typed() -> None:
     )
     assert respelled("rebuld stays", fixes) == "rebuld stays"  # whole words only
     assert respelled(TYPO, {}) == TYPO
+
+
+def test_only_questions_in_english_are_corrected() -> None:
+    # the word list is English: in another language most words would look misspelled
+    assert is_english(TYPO) and is_english("Why does pbuildr fail?")
+    assert not is_english("Wie kann ich pbuilder anhalten, wenn ein Build fehlschlägt?")
+    assert not is_english("Comment installer le paquet avec dpkg ?")
+    assert not is_english("pbuilder buld failure")  # keywords alone: nothing to tell by
+    assert all(is_english(q) for q in benchmark_questions())
 
 
 def test_the_english_word_list_is_shipped() -> None:
@@ -60,6 +76,7 @@ async def test_misspelled_words_take_the_librarys_spelling(ubuntu_library: Path)
         assert fixes("Can I export to Pbuildr files?") == {}  # a name, mid-sentence
         assert fixes("Does bld work?") == {}
         assert fixes("Why does pbuildr'd fail?") == {}
+        assert fixes("Wie installiere ich das pacakge?") == {}  # not English
     finally:
         await engine.close()
 
