@@ -12,14 +12,16 @@ and the answer says what was searched for.
 
 Only a question that reads as English is corrected (one word in five is an
 English function word such as "how", "the", "when"), as the word list is
-English. What is left alone, so that a question the documents do not cover
-stays refused: English words (a library about packaging that never says "salsa"
-does not turn it into "salt"), names (spelled like one, see
-:mod:`core.retrieval.coverage`: "TikZ", "HDF5"), words shorter than
-:data:`MIN_LENGTH` (one edit turns most of them into another word), parts of
-contractions ("shouldn't"), words with anything but letters, and words with
-no spelling one edit away that the library uses. A misspelling that is itself
-a word ("form" for "from") is not seen.
+English. Names are corrected too ("Launchpda" becomes "Launchpad"). What is
+left alone, so that a question the documents do not cover stays refused:
+English words (a library about packaging that never says "salsa" does not
+turn it into "salt"), words shorter than :data:`MIN_LENGTH` (one edit turns
+most of them into another word), the part of a contraction before "'t"
+("shouldn't"), words with digits or letters other than a-z ("HDF5"), and
+words with no spelling one edit away that the library uses ("TikZ" in a
+packaging guide). A name the library never uses that is one edit from a word
+it does use is taken for a typo: the answer's "Searched for" shows it. A
+misspelling that is itself a word ("form" for "from") is not seen.
 
 The English words are pyspellchecker's list (``resources/spelling``), read
 once, when a question first has a word the library does not know.
@@ -36,7 +38,6 @@ from string import ascii_lowercase
 
 from core.documents.store import LibraryStore
 from core.models.catalog import resources_dir
-from core.retrieval.coverage import question_names
 from core.retrieval.fts import STOPWORDS, query_terms
 
 MIN_LENGTH = 4  # "buld" -> "build"; shorter words are too often one edit from another word
@@ -74,14 +75,12 @@ def one_edit(word: str) -> list[str]:
     return list(seen)
 
 
-_APOSTROPHE = re.compile(r"[^\W_]+(?:['’][^\W_]+)+")
+# "shouldn't": the part before "'t" is no word; "Gri's" is Gri
+_NOT = re.compile(r"([^\W_]+)['’]t\b", re.IGNORECASE)
 
 
 def _correctable(question: str, unknown: list[str], english: frozenset[str]) -> list[str]:
-    names = {w.lower() for name in question_names(question) for w in name}
-    contracted = {
-        part.lower() for m in _APOSTROPHE.finditer(question) for part in re.split(r"['’]", m[0])
-    }
+    contracted = {m[1].lower() for m in _NOT.finditer(question)}
     return [
         w
         for w in unknown
@@ -89,7 +88,6 @@ def _correctable(question: str, unknown: list[str], english: frozenset[str]) -> 
         and w.isascii()
         and w.isalpha()
         and w not in english
-        and w not in names
         and w not in contracted
     ][:MAX_WORDS]
 
