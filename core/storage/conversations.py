@@ -52,13 +52,16 @@ CREATE TABLE IF NOT EXISTS messages (
     error TEXT NOT NULL DEFAULT '',
     stats TEXT,
     sources TEXT NOT NULL DEFAULT '[]',
+    searched_for TEXT NOT NULL DEFAULT '',  -- the question as searched, if respelled
     model TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
 """
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# columns added after version 1, with their definitions (added to older files at open)
+_ADDED_COLUMNS = {"messages": {"searched_for": "TEXT NOT NULL DEFAULT ''"}}
 
 
 class ConversationNotFoundError(LecternError):
@@ -96,6 +99,8 @@ class StoredMessage:
     sources: tuple[Passage, ...] = ()
     model: str | None = None
     created_at: str = field(default_factory=_now)
+    # the question as searched when misspelled words were corrected ("buld" -> "build")
+    searched_for: str = ""
 
     def as_message(self) -> Message:
         return Message(self.role, self.content)
@@ -141,6 +146,7 @@ class ConversationStore:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(SCHEMA)
+            self._add_columns()
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise LecternError(
@@ -148,6 +154,14 @@ class ConversationStore:
                 hint="move the file away to start with an empty history",
             ) from exc
         self._lock = threading.RLock()
+
+    def _add_columns(self) -> None:
+        """Bring a file written by an older Lectern up to date (its data kept as it is)."""
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, definition in columns.items():
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
 
     def close(self) -> None:
         with self._lock:
@@ -279,6 +293,7 @@ class ConversationStore:
             sources=_sources_from(row["sources"]),
             model=row["model"],
             created_at=row["created_at"],
+            searched_for=row["searched_for"],
         )
 
     def add_message(
@@ -290,6 +305,7 @@ class ConversationStore:
         status: MessageStatus = "complete",
         sources: Sequence[Passage] = (),
         model: str | None = None,
+        searched_for: str = "",
     ) -> StoredMessage:
         """Append a message; committed before this returns."""
         now = _now()
@@ -297,8 +313,18 @@ class ConversationStore:
             self._touch(db, conversation_id)
             cur = db.execute(
                 "INSERT INTO messages (conversation_id, role, content, status, sources, model,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, content, status, _sources_json(sources), model, now, now),
+                " created_at, updated_at, searched_for) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conversation_id,
+                    role,
+                    content,
+                    status,
+                    _sources_json(sources),
+                    model,
+                    now,
+                    now,
+                    searched_for,
+                ),
             )
             message_id = int(cur.lastrowid or 0)
         return self.message(message_id)
@@ -312,8 +338,10 @@ class ConversationStore:
         error: str | None = None,
         stats: GenerationStats | None = None,
         sources: Sequence[Passage] | None = None,
+        searched_for: str | None = None,
     ) -> None:
-        """Rewrite a message's text (and, when given, its status, error, stats, sources)."""
+        """Rewrite a message's text (and, when given, its status, error, stats, sources,
+        and the question as searched)."""
         sets = ["content = ?", "updated_at = ?"]
         values: list[Any] = [content, _now()]
         if status is not None:
@@ -328,6 +356,9 @@ class ConversationStore:
         if sources is not None:
             sets.append("sources = ?")
             values.append(_sources_json(sources))
+        if searched_for is not None:
+            sets.append("searched_for = ?")
+            values.append(searched_for)
         with self._tx() as db:
             cur = db.execute(
                 f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*values, message_id)
@@ -378,6 +409,8 @@ class ConversationStore:
                 out += ["*(interrupted)*", ""]
             elif m.status == "failed":
                 out += [f"*(failed: {m.error})*", ""]
+            if m.searched_for:
+                out += [f"*Searched for: {m.searched_for}*", ""]
             if m.sources:
                 out.append("Sources:")
                 out.append("")

@@ -49,6 +49,7 @@ async def record_answer(
     message: StoredMessage | None = None
     text: list[str] = []
     sources: tuple[Passage, ...] = ()
+    searched_for = ""
     saved_len = 0  # characters of the answer already on disk
     saver: asyncio.Task[None] | None = None
     finished = False
@@ -65,6 +66,7 @@ async def record_answer(
             status="streaming",
             sources=sources,
             model=model() if callable(model) else model,
+            searched_for=searched_for,
         )
 
     async def save_periodically(message_id: int) -> None:
@@ -88,9 +90,15 @@ async def record_answer(
         async for ev in events:
             if isinstance(ev, Sources):
                 sources = tuple(ev.passages)
+                searched_for = ev.searched_for
                 if message is not None:
                     await run_blocking(
-                        EXECUTOR, store.update_message, message.id, "".join(text), sources=sources
+                        EXECUTOR,
+                        store.update_message,
+                        message.id,
+                        "".join(text),
+                        sources=sources,
+                        searched_for=searched_for,
                     )
             elif isinstance(ev, Token):
                 text.append(ev.text)

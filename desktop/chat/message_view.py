@@ -274,7 +274,7 @@ class MessageView(QFrame):
     # -- outcome -------------------------------------------------------------
     def set_sources(self, passages: tuple[Passage, ...], searched_for: str = "") -> None:
         """The answer's sources as links, after what was searched for when the question's
-        spelling was corrected (not kept with the conversation)."""
+        spelling was corrected."""
         self.sources = passages
         lines = []
         if searched_for:

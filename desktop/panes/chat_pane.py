@@ -490,7 +490,7 @@ class ChatPane(QWidget):
                 continue
             view = self._add_view(m.role, m.content, m.id)
             if m.role == "assistant":
-                view.set_sources(m.sources)
+                view.set_sources(m.sources, m.searched_for)
                 view.set_stats(m.stats, STATUS_NOTES.get(m.status, ""))
                 if m.status == "failed":
                     message, _, hint = m.error.partition(" (")

@@ -83,6 +83,14 @@ def test_drop_on_window_ask_and_open_the_citation(
     )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     typo.grab().save(str(SCREENSHOTS / "chat-searched-for.png"))
+    # it is kept with the conversation: shown again when the conversation is reopened
+    assert chat.conversation is not None
+    conversation = chat.conversation.id
+    shown = typo.sources_label.text()
+    chat.new_chat()
+    chat.open_conversation(conversation)
+    aqt.until(lambda: len(chat.transcript.views) == 4)  # two questions, two answers
+    assert chat.transcript.views[-1].sources_label.text() == shown
 
     # once the document is removed, answers no longer cite it
     docs.remove_documents([path])

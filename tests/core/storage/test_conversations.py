@@ -76,6 +76,34 @@ def test_messages_keep_order_stats_and_sources(store: ConversationStore) -> None
     assert got[1].stats == stats and got[1].sources == (p,) and got[1].status == "complete"
 
 
+def test_a_file_of_an_older_lectern_is_brought_up_to_date(tmp_path: Path) -> None:
+    # version 1 had no searched_for column
+    path = tmp_path / "conversations.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE conversations (id TEXT PRIMARY KEY, title TEXT NOT NULL,"
+        " system_prompt TEXT NOT NULL DEFAULT '', model TEXT, created_at TEXT NOT NULL,"
+        " updated_at TEXT NOT NULL, activity INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT"
+        " NOT NULL REFERENCES conversations(id) ON DELETE CASCADE, role TEXT NOT NULL,"
+        " content TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'complete', error TEXT NOT NULL"
+        " DEFAULT '', stats TEXT, sources TEXT NOT NULL DEFAULT '[]', model TEXT,"
+        " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+        "INSERT INTO conversations VALUES ('c1', 'Old', '', NULL, 't', 't', 1);"
+        "INSERT INTO messages (conversation_id, role, content, created_at, updated_at)"
+        " VALUES ('c1', 'user', 'kept', 't', 't');"
+        "PRAGMA user_version=1;"
+    )
+    old.close()
+    store = ConversationStore(path)
+    (m,) = store.messages("c1")
+    assert (m.content, m.searched_for) == ("kept", "")
+    answer = store.add_message("c1", "assistant", "a", searched_for="as searched")
+    assert store.message(answer.id).searched_for == "as searched"
+    store.close()
+    assert ConversationStore(path).messages("c1")[1].searched_for == "as searched"
+
+
 def test_truncate_removes_a_message_and_everything_after(store: ConversationStore) -> None:
     conv = store.create()
     ids = [
@@ -95,13 +123,16 @@ def test_export_markdown(store: ConversationStore) -> None:
         "About **9 minutes** [1].",
         sources=[Passage(file="eggs.pdf", page=2, text="t", score=1.0)],
     )
-    store.update_message(m.id, "About **9 minutes** [1].", status="stopped")
+    store.update_message(
+        m.id, "About **9 minutes** [1].", status="stopped", searched_for="How long to boil?"
+    )
     md = store.export_markdown(conv.id)
     assert md.startswith("# Recipes\n")
     assert "## System prompt\n\nYou are a chef." in md
     assert "## You\n\nHow long do I boil an egg?" in md
     assert "## Lectern\n\nAbout **9 minutes** [1]." in md
     assert "1. eggs.pdf, page 2" in md and "*(stopped)*" in md
+    assert "*Searched for: How long to boil?*\n\nSources:" in md
 
 
 async def _events(*items: Event) -> AsyncIterator[Event]:
@@ -119,7 +150,7 @@ async def test_record_answer_creates_the_message_at_the_first_token(
     async for ev in record_answer(
         store,
         conv.id,
-        _events(Sources((p,)), Token("Hel"), Token("lo"), Done("Hello", stats)),
+        _events(Sources((p,), "Hallo?"), Token("Hel"), Token("lo"), Done("Hello", stats)),
         save_interval_s=0.0,
     ):
         seen.append(ev)
@@ -139,6 +170,7 @@ async def test_record_answer_creates_the_message_at_the_first_token(
     assert isinstance(stored, MessageStored) and stored.message.status == "streaming"
     (m,) = store.messages(conv.id)
     assert (m.content, m.status, m.stats, m.sources) == ("Hello", "complete", stats, (p,))
+    assert m.searched_for == "Hallo?"  # the question as searched (its spelling corrected)
 
 
 async def test_record_answer_keeps_text_when_stopped_or_failed(store: ConversationStore) -> None:
