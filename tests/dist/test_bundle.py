@@ -69,11 +69,14 @@ def test_index_and_search_a_real_manual(tmp_path: Path) -> None:
     # questions are re-ranked by the cross-encoder (onnxruntime in the bundled index worker)
     qa = tmp_path / "qa.jsonl"
     lines = [ln for ln in (SHARED_EVAL / "qa.jsonl").read_text().splitlines() if "gri-" in ln]
-    qa.write_text("\n".join(lines[:3]) + "\n")
+    # and a misspelled one is corrected with the bundled English word list
+    typo = {"id": "typo", "question": "How do I draw a contuor plot with Gri?"}
+    qa.write_text("\n".join([*lines[:3], json.dumps(typo)]) + "\n")
     out = lectern(tmp_path, "eval", str(qa), "-k", "5", "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert result["reranked"] == 3 and result["metrics"]["page_hit@5"] > 0
+    assert result["reranked"] == 4 and result["metrics"]["page_hit@5"] > 0
+    assert result["searched_for"] == {"typo": "How do I draw a contour plot with Gri?"}
 
 
 @pytest.mark.skipif(shutil.which("Xvfb") is None, reason="needs Xvfb (make test-dist installs it)")
