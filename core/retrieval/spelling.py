@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import re
 from collections.abc import Iterator
 from functools import cache
@@ -40,10 +41,13 @@ from core.documents.store import LibraryStore
 from core.models.catalog import resources_dir
 from core.retrieval.fts import STOPWORDS, query_terms
 
+log = logging.getLogger(__name__)
+
 MIN_LENGTH = 4  # "buld" -> "build"; shorter words are too often one edit from another word
 MAX_WORDS = 4  # bounds the work per question (about 250 spellings to look up per word)
 # chunks read to see whether the library prints a spelling (its stem is in the index)
 _PRINTED_SAMPLE = 200
+_PRINTED_TRIES = 8  # of a word's spellings, the most used this many are looked for in the text
 
 
 @cache
@@ -52,7 +56,8 @@ def english_words() -> frozenset[str]:
     try:
         with gzip.open(resources_dir() / "spelling" / "en.json.gz", "rt", encoding="utf-8") as f:
             return frozenset(json.load(f))
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
+        log.warning("no spelling correction: the English word list cannot be read: %s", exc)
         return frozenset()
 
 
@@ -124,21 +129,28 @@ def corrections(question: str, store: LibraryStore) -> dict[str, str]:
     out: dict[str, str] = {}
     for word in _correctable(question, unknown, english):
         known = [(w, df) for w, df in store.term_frequencies(one_edit(word)) if df > 0]
-        # the most used stem first; among equals, the fewest changes (one_edit's order)
+        # the most used stem first; among equals, one_edit's order (deletions, swaps first)
         known.sort(key=lambda x: -x[1])
-        fix = next((w for w, _ in known if w in english or prints(store, w)), None)
+        fix = next(
+            (
+                w
+                for i, (w, _) in enumerate(known)
+                if w in english or (i < _PRINTED_TRIES and prints(store, w))
+            ),
+            None,
+        )
         if fix is not None:
             out[word] = fix
     return out
 
 
 def _words(text: str) -> Iterator[re.Match[str]]:
-    return re.finditer(r"[^\W\d_]+", text)
+    return re.finditer(r"[^\W_]+", text)  # letters and digits, as query_terms reads them
 
 
 def respelled(question: str, fixes: dict[str, str]) -> str:
     """``question`` with each word of ``fixes`` replaced (case-insensitive, whole words),
-    keeping a capital first letter."""
+    keeping a capital first letter or capitals throughout."""
     if not fixes:
         return question
     parts: list[str] = []
@@ -147,7 +159,9 @@ def respelled(question: str, fixes: dict[str, str]) -> str:
         fix = fixes.get(m.group(0).lower())
         if fix is None:
             continue
-        if m.group(0)[0].isupper():
+        if m.group(0).isupper() and len(m.group(0)) > 1:
+            fix = fix.upper()
+        elif m.group(0)[0].isupper():
             fix = fix[0].upper() + fix[1:]
         parts += [question[at : m.start()], fix]
         at = m.end()

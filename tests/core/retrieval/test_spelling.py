@@ -35,7 +35,8 @@ def test_respelling_keeps_the_question_as_typed() -> None:
     assert respelled("Buld the pacakge, then buld-test it.", fixes) == (
         "Build the package, then build-test it."
     )
-    assert respelled("rebuld stays", fixes) == "rebuld stays"  # whole words only
+    assert respelled("rebuld and buld5 stay", fixes) == "rebuld and buld5 stay"  # whole words
+    assert respelled("BULD IT", fixes) == "BUILD IT"
     assert respelled(TYPO, {}) == TYPO
 
 
