@@ -123,7 +123,9 @@ def corrections(question: str, store: LibraryStore) -> dict[str, str]:
         return {}
     stats = store.term_frequencies(query_terms(question))
     unknown = [w for w, df in stats if df == 0]
-    english = english_words() if unknown else frozenset()
+    if not unknown:
+        return {}
+    english = english_words()
     if not english:
         return {}  # without the word list every unknown word would look misspelled
     out: dict[str, str] = {}
