@@ -303,6 +303,11 @@ class Indexer:
                 return
             if doc["state"] not in PENDING_STATES:
                 continue
+            # a document whose content another name just brought in is ready already
+            # (reported then): the list above was read before that
+            now = self.store.query("SELECT state FROM documents WHERE path=?", (doc["path"],))
+            if not now or now[0][0] not in PENDING_STATES:
+                continue
             self._process(doc["path"], doc["sha"], rehash and doc["state"] != "queued")
         if self.cancel.is_set():
             self.summary = IndexSummary(

@@ -83,6 +83,7 @@ async def test_a_batch_of_bad_files_each_gets_its_status_and_the_rest_index(
     assert "no text layer (scanned?)" in names["scanned.pdf"]
     indexed = {Path(p).name for p in summary.indexed}
     assert {"good.pdf", "copy of good.pdf", LONG_NAME, "register.pdf"} <= indexed
+    assert len(summary.indexed) == len(set(summary.indexed))  # the copy is counted once
     # a truncated file is either repaired (indexed) or failed with a reason, never lost
     assert ("truncated.pdf" in indexed) != ("truncated.pdf" in names)
     assert "notes.txt" not in indexed | set(names)
