@@ -430,7 +430,8 @@ class Engine:
         return events()
 
     def index(self, paths: Sequence[str | Path], library: str = "default") -> AsyncIterator[Event]:
-        """Add PDFs and folders (recursing for *.pdf) to ``library`` (created if missing).
+        """Add documents and folders (recursing for PDF, EPUB, text and Markdown files) to
+        ``library`` (created if missing).
 
         Yields ``DocumentStatus`` events, then one ``IndexSummary`` (or ``Failed``).
         Documents left half-done by an interrupted run are finished too.

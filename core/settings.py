@@ -91,7 +91,7 @@ class RetrievalSettings(_Section):
     )
     watched_folders: dict[str, str] = Field(
         default_factory=dict,
-        description="Folders whose PDFs are indexed automatically: folder path -> library name.",
+        description="Folders whose documents are indexed automatically: folder -> library name.",
     )
 
 

@@ -123,7 +123,7 @@ class PageViewer(QWidget):
         self.fit_button = self._tool("Fit width", "Fit the page to the window", self.fit_width)
         self.system_button = self._tool(
             "Open in system viewer",
-            "Open the PDF in your usual PDF application",
+            "Open the document in your usual application for it",
             self.open_external,
         )
         self.status = QLabel()

@@ -14,6 +14,7 @@ from typing import Any
 
 from core.cli.output import open_engine, print_json, progress
 from core.documents.events import DocumentStatus, IndexSummary
+from core.documents.formats import READABLE
 from core.documents.library import PENDING_STATES
 from core.engine import Engine
 from core.events import Event, Failed
@@ -22,7 +23,9 @@ from core.retrieval.evaluation import intervals, judge, load_questions, metrics,
 
 def register(sub: Any) -> None:
     """Add the document commands to the parser."""
-    ix = sub.add_parser("index", help="add PDF files or folders to a document library")
+    ix = sub.add_parser(
+        "index", help="add documents or folders to a library (PDF, EPUB, text, Markdown)"
+    )
     ix.add_argument("paths", nargs="+", metavar="PATH")
     ix.add_argument("--library", default="default", metavar="NAME", help="(default: default)")
     ix.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -129,7 +132,8 @@ async def _index(args: argparse.Namespace) -> int:
                 print(f"failed: {f}: {r}")
         nothing = not (summary.indexed or summary.unchanged or summary.failed)
         if nothing and not summary.cancelled and not reindexing:
-            progress("No PDF files found in " + ", ".join(args.paths) + ".")
+            kinds = READABLE.replace(" and ", " or ")
+            progress(f"No {kinds} found in " + ", ".join(args.paths) + ".")
         return 130 if summary.cancelled else 0
     finally:
         await engine.close()

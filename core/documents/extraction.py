@@ -1,4 +1,4 @@
-"""PDF text extraction with PyMuPDF, page by page, in a separate worker process.
+"""Text extraction with PyMuPDF (PDF, EPUB, text, Markdown), page by page, in a worker process.
 
 PyMuPDF has no thread support and can hang or crash on hostile files, so
 extraction never runs in the engine's process: one long-lived *spawned*
@@ -26,6 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from core.documents.faults import fault_point
+from core.documents.formats import (
+    MAX_TEXT_BYTES,
+    READABLE,
+    epub_problem,
+    label,
+    looks_like_text,
+    sniff,
+)
 from core.priority import lower_this_process
 
 # A page with fewer non-blank characters than this counts as having no text.
@@ -114,22 +122,38 @@ def extract_in_process(
     if size == 0:
         raise ExtractionError("empty file (0 bytes)")
     with p.open("rb") as fh:
-        head = fh.read(1024)
-    if b"%PDF-" not in head:
+        head = fh.read(8192)
+    kind = sniff(p, head[:1024])
+    if kind is None:
+        raise ExtractionError(f"not a document Lectern can read (it reads {READABLE})")
+    what = label(kind)
+    if kind == "pdf" and b"%PDF-" not in head[:1024]:
         raise ExtractionError("not a PDF file")
+    if kind in ("txt", "md"):
+        if not looks_like_text(head):
+            raise ExtractionError(f"not a {what} (it holds binary data)")
+        if size > MAX_TEXT_BYTES:
+            raise ExtractionError(
+                f"{what} too large ({size / 1024 / 1024:.1f} MB; "
+                f"Lectern reads text files up to {MAX_TEXT_BYTES // 1024 // 1024} MB)"
+            )
+    if kind == "epub":
+        problem = epub_problem(p, head)
+        if problem is not None:
+            raise ExtractionError(problem)
     hang = os.environ.get(HANG_ENV)
     if hang and hang in p.name:
         time.sleep(3600)
     try:
-        doc = pymupdf.open(path, filetype="pdf")
+        doc = pymupdf.open(path, filetype=kind)
     except Exception as exc:
-        raise ExtractionError(f"damaged PDF, cannot be opened ({exc})") from exc
+        raise ExtractionError(f"damaged {what}, cannot be opened ({exc})") from exc
     try:
         if doc.needs_pass:
-            raise ExtractionError("password required (encrypted PDF)")
+            raise ExtractionError(f"password required (encrypted {what})")
         n = doc.page_count
         if n == 0:
-            raise ExtractionError("damaged PDF (no readable pages)")
+            raise ExtractionError(f"damaged {what} (no readable pages)")
         pages: list[str] = []
         unreadable = 0
         last = time.monotonic()
@@ -145,14 +169,17 @@ def extract_in_process(
                 progress(i + 1, n)
                 last = now
         if unreadable == n:
-            raise ExtractionError("damaged PDF (no page could be read)")
-        empty = [i for i, t in enumerate(pages) if visible_chars(t) < MIN_PAGE_CHARS]
+            raise ExtractionError(f"damaged {what} (no page could be read)")
+        # a text or Markdown file has no pictures to read: a short one is just short
+        textual = kind in ("txt", "md")
+        empty = [
+            i for i, t in enumerate(pages) if not textual and visible_chars(t) < MIN_PAGE_CHARS
+        ]
+        no_text = "no text layer (scanned?)" if kind == "pdf" else "no text (only pictures?)"
         scanned = len(empty) > _SCANNED_SHARE * n
         use_ocr = tesseract_available() if ocr is None else ocr
         if scanned and not use_ocr:
-            raise ExtractionError(
-                "no text layer (scanned?); install Tesseract to have it read by OCR"
-            )
+            raise ExtractionError(f"{no_text}; install Tesseract to have it read by OCR")
         ocr_pages = 0
         if use_ocr and empty:
             # a scanned document: every page without text; a text document: only its
@@ -172,14 +199,12 @@ def extract_in_process(
                     ocr_pages += 1
                 except Exception as exc:
                     if scanned:
-                        raise ExtractionError(
-                            f"no text layer (scanned?) and OCR failed: {exc}"
-                        ) from exc
+                        raise ExtractionError(f"{no_text} and OCR failed: {exc}") from exc
                     # one unreadable picture does not cost a text document its other pages
                 if report is not None:
                     report(count, len(to_read))
             if scanned and not any(visible_chars(t) >= MIN_PAGE_CHARS for t in pages):
-                raise ExtractionError("no text layer (scanned?) and OCR found no text")
+                raise ExtractionError(f"{no_text} and OCR found no text")
         toc = []
         try:
             for level, title, page in doc.get_toc(simple=True):
@@ -225,7 +250,7 @@ def _worker_main(conn: Connection) -> None:
         except ExtractionError as exc:
             conn.send(("failed", exc.reason))
         except Exception as exc:  # noqa: BLE001 - any library error fails just this document
-            conn.send(("failed", f"could not read the PDF ({type(exc).__name__}: {exc})"))
+            conn.send(("failed", f"could not read the file ({type(exc).__name__}: {exc})"))
 
 
 class Extractor:
@@ -296,14 +321,14 @@ class Extractor:
                 if now - start > limit or now - last > self.stall_s:
                     self._kill()
                     raise ExtractionError(
-                        f"extraction timed out after {now - start:.0f} s (the PDF may be damaged)"
+                        f"extraction timed out after {now - start:.0f} s (the file may be damaged)"
                     )
                 try:
                     ready = conn.poll(0.1)
                     msg = conn.recv() if ready else None
                 except (EOFError, OSError):
                     self._kill()
-                    raise ExtractionError("the PDF reader crashed on this file") from None
+                    raise ExtractionError("the document reader crashed on this file") from None
                 if msg is None:
                     continue
                 last = time.monotonic()

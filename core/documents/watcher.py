@@ -1,4 +1,4 @@
-"""Watched folders: a Qt-free polling watcher that reports added, changed and removed PDFs.
+"""Watched folders: a Qt-free polling watcher that reports added, changed and removed documents.
 
 Polling (size and modification time, every few seconds, in an executor) rather
 than OS notifications: it behaves the same on every platform and on network
@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.documents.formats import is_document
 from core.events import Event
 from core.executors import run_blocking
 
@@ -27,7 +28,7 @@ Snapshot = dict[str, Stamp]  # absolute path -> stamp
 
 @dataclass(frozen=True)
 class FolderChanges(Event):
-    """PDFs that appeared, changed or disappeared in one watched folder since the last report."""
+    """Documents that appeared, changed or disappeared in a watched folder since the last report."""
 
     folder: str
     added: tuple[str, ...] = ()
@@ -36,7 +37,8 @@ class FolderChanges(Event):
 
 
 def scan_folder(folder: str | Path) -> Snapshot:
-    """Every ``*.pdf`` under ``folder`` (recursively) with its size and mtime (blocking).
+    """Every document (PDF, EPUB, text, Markdown) under ``folder``, recursively, with its size
+    and mtime (blocking).
 
     A folder that does not exist (unplugged drive, deleted) scans as empty.
     Hidden files and folders (``.name``) are skipped: editors and sync tools put
@@ -49,7 +51,7 @@ def scan_folder(folder: str | Path) -> Snapshot:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
-            if name.startswith(".") or not name.lower().endswith(".pdf"):
+            if name.startswith(".") or not is_document(name):
                 continue
             path = os.path.join(dirpath, name)
             try:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 
-_NOUN = r"(?:document|manual|pdf|file|book|paper|guide|report|handbook|text|article)"
+_NOUN = (
+    r"(?:document|manual|pdf|file|book|e-?book|epub|paper|guide|report|handbook|text|article|note)"
+)
 _REF = r"(?:this|the|these|that|those|my|our|attached)"
 _THE_DOC = rf"{_REF}\s+(?:\w+\s+)?{_NOUN}s?\b"  # "this manual", "the attached PDF"
 _END = r"\s*(?:in\s+(?:general|short|brief))?\s*[?.!]*\s*$"

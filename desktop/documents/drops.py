@@ -9,6 +9,8 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QMimeData, QObject
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 
+from core.documents.formats import is_document
+
 
 def dropped_paths(mime: QMimeData) -> list[Path]:
     """Local files and folders among the dropped URLs (web links and the like are ignored)."""
@@ -18,8 +20,8 @@ def dropped_paths(mime: QMimeData) -> list[Path]:
 
 
 def is_indexable(path: Path) -> bool:
-    """A folder (its PDFs are indexed) or a file named ``*.pdf``."""
-    return path.is_dir() or path.suffix.lower() == ".pdf"
+    """A folder (its documents are indexed) or a PDF, EPUB, text or Markdown file."""
+    return path.is_dir() or is_document(path)
 
 
 def is_model_file(path: Path) -> bool:
@@ -28,7 +30,7 @@ def is_model_file(path: Path) -> bool:
 
 
 def accepts(mime: QMimeData) -> bool:
-    """Whether a drag carries at least one PDF, folder or GGUF model."""
+    """Whether a drag carries at least one document, folder or GGUF model."""
     return any(is_indexable(p) or is_model_file(p) for p in dropped_paths(mime))
 
 

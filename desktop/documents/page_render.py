@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from core.documents.extraction import MIN_PAGE_CHARS, OCR_DPI, visible_chars
+from core.documents.formats import document_type
 
 if TYPE_CHECKING:
     import pymupdf
@@ -78,7 +79,8 @@ def _open(path: str) -> pymupdf.Document:
     for _, old in _cache.values():
         old.close()
     _cache.clear()
-    doc = pymupdf.open(path)
+    # the same filetype as indexing used: a text file's pages are laid out alike
+    doc = pymupdf.open(path, filetype=document_type(path) or "pdf")
     _cache[path] = (mtime, doc)
     return doc
 

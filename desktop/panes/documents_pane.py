@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.documents.events import DocumentStatus, IndexSummary
+from core.documents.formats import DIALOG_FILTER, READABLE
 from core.documents.library import PENDING_STATES
 from core.errors import DocumentError
 from core.executors import run_blocking
@@ -135,11 +136,11 @@ class DocumentsPane(QWidget):
         self.libraries_hint.setStyleSheet("color: palette(placeholder-text); font-size: 11px;")
 
         # -- adding
-        self.add_files_button = QPushButton("Add PDFs…")
+        self.add_files_button = QPushButton("Add files…")
         self.add_folder_button = QPushButton("Add folder…")
         self.watch_button = QPushButton("Watch folder…")
         self.watch_button.setToolTip(
-            "PDFs added to or changed in this folder are indexed automatically."
+            "Documents added to or changed in this folder are indexed automatically."
         )
         self.add_files_button.clicked.connect(self._ask_files)
         self.add_folder_button.clicked.connect(self._ask_folder)
@@ -159,8 +160,8 @@ class DocumentsPane(QWidget):
         remove_key.setContext(Qt.ShortcutContext.WidgetShortcut)
         remove_key.activated.connect(self.remove_selected)
         self.empty = QLabel(
-            "Drop PDF files or folders here\nto add them to this library.\n\n"
-            "Or use “Add PDFs…” above."
+            "Drop PDFs, e-books (EPUB), text or\nMarkdown files, or folders, here\n"
+            "to add them to this library.\n\nOr use “Add files…” above."
         )
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
@@ -467,7 +468,10 @@ class DocumentsPane(QWidget):
         taken = [str(Path(p).resolve()) for p in paths if is_indexable(Path(p))]
         skipped = [Path(p).name for p in paths if not is_indexable(Path(p))]
         if skipped:
-            self._say(html.escape(f"Not a PDF, skipped: {', '.join(skipped)}"), error=True)
+            self._say(
+                html.escape(f"Skipped (Lectern reads {READABLE}): {', '.join(skipped)}"),
+                error=True,
+            )
         if taken:
             self.queue.add(taken, library)
         return len(taken)
@@ -520,14 +524,14 @@ class DocumentsPane(QWidget):
 
     def _ask_files(self) -> None:
         files, _filter = QFileDialog.getOpenFileNames(
-            self, "Add PDFs", str(Path.home()), "PDF documents (*.pdf *.PDF)"
+            self, "Add documents", str(Path.home()), DIALOG_FILTER
         )
         if files:
             self.add_paths(list(files))
 
     def _ask_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(
-            self, "Add all PDFs in a folder", str(Path.home())
+            self, "Add all documents in a folder", str(Path.home())
         )
         if folder:
             self.add_paths([folder])

@@ -159,12 +159,13 @@ def test_drop_index_explain_failure_and_remove(
     assert "(2 documents)" in pane.libraries.item(0).text() or "(3 documents)" in (
         pane.libraries.item(0).text()
     )
-    # something that is not a PDF is refused when dragged in, and named if added anyway
-    text_file = pdfs["good"].with_suffix(".txt")
-    text_file.write_text("not a pdf")
-    assert not drop(pane, [text_file])
-    pane.add_paths([text_file])
-    assert "Not a PDF" in pane.status.text()
+    # a file Lectern does not read is refused when dragged in, and named if added anyway
+    other = pdfs["good"].with_suffix(".docx")
+    other.write_text("not a document Lectern reads")
+    assert not drop(pane, [other])
+    pane.add_paths([other])
+    assert "Skipped (Lectern reads PDF, EPUB, text and Markdown files)" in pane.status.text()
+    assert other.name in pane.status.text()
 
     # removing a document takes it out of search (and so out of answers)
     engine = pane.bridge.engine

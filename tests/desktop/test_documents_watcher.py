@@ -14,13 +14,23 @@ def _pdf(path: Path, content: bytes = b"%PDF-1.4 test") -> Path:
     return path
 
 
-def test_scan_finds_pdfs_recursively_and_skips_hidden_and_other_files(tmp_path: Path) -> None:
+def test_scan_finds_documents_recursively_and_skips_hidden_and_other_files(
+    tmp_path: Path,
+) -> None:
     a = _pdf(tmp_path / "a.pdf")
     b = _pdf(tmp_path / "sub" / "B.PDF")
     _pdf(tmp_path / ".hidden" / "c.pdf")
     _pdf(tmp_path / ".~lock.d.pdf")
-    (tmp_path / "notes.txt").write_text("x")
-    assert set(scan_folder(tmp_path)) == {str(a), str(b)}
+    (tmp_path / "notes.md").write_text("# Notes")
+    (tmp_path / "sub" / "book.epub").write_bytes(b"PK")
+    (tmp_path / "letter.docx").write_text("x")
+    (tmp_path / "model.gguf").write_text("x")
+    assert set(scan_folder(tmp_path)) == {
+        str(a),
+        str(b),
+        str(tmp_path / "notes.md"),
+        str(tmp_path / "sub" / "book.epub"),
+    }
     assert scan_folder(tmp_path / "missing") == {}
 
 

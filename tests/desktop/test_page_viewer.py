@@ -196,3 +196,34 @@ def test_zoom_and_a_missing_file(
     aqt.until(lambda: bool(messages))
     assert "gone.pdf" in messages[0]
     assert viewer.status.isVisibleTo(viewer)
+
+
+def test_a_citation_in_an_epub_opens_the_page_indexing_laid_out(
+    qtbot: QtBot, aqt: AsyncQt, data_dir: Path, tmp_path: Path
+) -> None:
+    from core.documents.extraction import extract_in_process
+    from tests.core.documents.ebooks import make_epub
+
+    book = make_epub(
+        tmp_path / "coast.epub",
+        [("Harbours", [FILLER] * 8), ("Lights", [FILLER, FACT, FILLER])],
+        title="The Northern Coast",
+    )
+    doc = extract_in_process(str(book))  # as indexing reads it: pages of PyMuPDF's layout
+    page = next(i for i, t in enumerate(doc.pages, 1) if "Matilda Vance" in t)
+    assert page > 1
+    text = doc.pages[page - 1]
+    start = text.index("The keeper of the Port Avalon")
+    end = text.index("nine nights.") + len("nine nights.")
+    viewer = open_viewer(qtbot, data_dir)
+    viewer.show_passage(cited(book, page, text, start, end))
+    aqt.until(lambda: viewer.page_number == page and bool(viewer.highlight_rects))
+    assert viewer.page_count == len(doc.pages)
+    with pymupdf.open(str(book), filetype="epub") as ref:
+        hit = ref[page - 1].search_for("Matilda Vance")[0]
+    assert any(
+        x0 <= hit.x0 + 1 and hit.x1 - 1 <= x1 and y0 <= hit.y0 + 1 and hit.y1 - 1 <= y1
+        for x0, y0, x1, y1 in viewer.highlight_rects
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert viewer.grab().save(str(SCREENSHOTS / "page-viewer-epub.png"))

@@ -71,7 +71,7 @@ async def test_a_batch_of_bad_files_each_gets_its_status_and_the_rest_index(
     encrypted_pdf(src / "locked.pdf")
     image_only_pdf(src / "scanned.pdf")
     many_pages_pdf(src / "register.pdf", 3000)
-    (src / "notes.txt").write_text("not a pdf, and not picked up from a folder")
+    (src / "notes.docx").write_text("not a document Lectern reads: not picked up from a folder")
 
     statuses, summary = await collect_index(engine, [src], "bad")
 
@@ -86,7 +86,7 @@ async def test_a_batch_of_bad_files_each_gets_its_status_and_the_rest_index(
     assert len(summary.indexed) == len(set(summary.indexed))  # the copy is counted once
     # a truncated file is either repaired (indexed) or failed with a reason, never lost
     assert ("truncated.pdf" in indexed) != ("truncated.pdf" in names)
-    assert "notes.txt" not in indexed | set(names)
+    assert "notes.docx" not in indexed | set(names)
     # every file went through queued → ... → ready/failed, in that order
     by_file: dict[str, list[str]] = {}
     for ev in statuses:

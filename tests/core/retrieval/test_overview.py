@@ -20,6 +20,9 @@ from tests.core.retrieval.questions import benchmark_questions
         "What does this document describe?",
         "What do the PDFs cover?",
         "What are the main topics of this book?",
+        "What is this e-book about?",
+        "Summarize my notes.",
+        "What does the EPUB cover?",
     ],
 )
 def test_questions_about_a_whole_document(question: str) -> None:
@@ -35,6 +38,7 @@ def test_questions_about_a_whole_document(question: str) -> None:
         "How do I summarize results in this manual?",
         "What is AMC?",
         "What is the manual's default port?",
+        "What do my notes say about the compost heap?",
     ],
 )
 def test_questions_about_something_in_a_document(question: str) -> None:
