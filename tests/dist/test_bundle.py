@@ -16,8 +16,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, SHARED_EVAL
+from tests.core.documents.ebooks import make_epub
 
 pytestmark = pytest.mark.dist
+
+GAUGE = "The brass rain gauge is read at seven every morning and the figure goes in the red book."
+HEDGE = "Hedges along the north path are trimmed with shears each April, never with a machine."
 
 BUNDLE = REPO / "dist" / "lectern"
 BINARY = BUNDLE / "lectern"
@@ -59,13 +63,25 @@ def test_ask_without_library_answers_with_the_starter_model(tmp_path: Path) -> N
 
 def test_index_and_search_a_real_manual(tmp_path: Path) -> None:
     pdf = SHARED_EVAL / "pdfs" / "gri.pdf"
-    out = lectern(tmp_path, "index", str(pdf), "--json")
+    # an e-book and a Markdown file go through the bundled MuPDF's own page layout
+    book = make_epub(tmp_path / "orchard.epub", [("Summer", [GAUGE])], title="Orchard")
+    notes = tmp_path / "notes.md"
+    notes.write_text(f"# Garden\n\n## Hedges\n\n{HEDGE}\n", encoding="utf-8")
+    out = lectern(tmp_path, "index", str(pdf), str(book), str(notes), "--json")
     assert out.returncode == 0, out.stderr
-    assert [Path(p).name for p in json.loads(out.stdout)["indexed"]] == ["gri.pdf"]
+    assert sorted(Path(p).name for p in json.loads(out.stdout)["indexed"]) == [
+        "gri.pdf",
+        "notes.md",
+        "orchard.epub",
+    ]
     out = lectern(tmp_path, "search", "draw a contour plot", "-k", "3", "--json")
     assert out.returncode == 0, out.stderr
     hits = json.loads(out.stdout)
     assert hits and hits[0]["file"] == "gri.pdf" and hits[0]["page"] >= 1
+    for query, file in (("When is the rain gauge read?", "orchard.epub"), ("hedges", "notes.md")):
+        out = lectern(tmp_path, "search", query, "-k", "1", "--json")
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)[0]["file"] == file
     # questions are re-ranked by the cross-encoder (onnxruntime in the bundled index worker)
     qa = tmp_path / "qa.jsonl"
     lines = [ln for ln in (SHARED_EVAL / "qa.jsonl").read_text().splitlines() if "gri-" in ln]
