@@ -29,6 +29,7 @@ from core.documents.store import LibraryStore
 _WORD = re.compile(r"[^\W_]+(?:[.'’-][^\W_]+)*", re.UNICODE)
 _SENTENCE_END = re.compile(r"(?<=[.?!:;])\s+")
 MAX_NAMES = 6  # bounds the work per question
+MAX_CHUNKS_READ = 2000  # chunks with a name's stem whose text is read for the name itself
 
 
 def _is_name(word: str, first_in_sentence: bool) -> bool:
@@ -77,18 +78,41 @@ def _phrase(word: str) -> str:
     return '"' + word.replace('"', '""') + '"'
 
 
+def _forms(word: str) -> list[re.Pattern[str]]:
+    """How a document may write a name: the word itself (any case, with a possessive), and
+    for a plural-looking name its singular with the same capital ("Makefiles": "Makefile",
+    "CVEs": "CVE"; "Windows" is not "window")."""
+    edge_l, edge_r = r"(?<![^\W_])", r"(?:['’]s)?(?![^\W_])"
+
+    def spelled(w: str) -> str:  # "pull-lp-source" may be broken across lines
+        return r"[\s.\-]+".join(re.escape(p) for p in re.split(r"[.\-]+", w) if p)
+
+    forms = [re.compile(edge_l + spelled(word) + edge_r, re.IGNORECASE)]
+    if len(word) > 3 and word.endswith("s"):
+        singular = word[:-1]
+        forms.append(re.compile(edge_l + spelled(singular) + edge_r))  # case kept
+    return forms
+
+
 def mentions(store: LibraryStore, word: str, sha: str) -> bool:
-    """Whether the content with this sha256 uses ``word`` (through the index tokenizer)."""
+    """Whether the content with this sha256 uses ``word`` as a word.
+
+    FTS5 finds the chunks with the word's stem (tokenised like the index); their
+    text must then hold the word itself, since the stemmer makes one word of a
+    name and a common noun ("Windows" and "window", which a manual about a
+    graphical program uses all the time).
+    """
     span = store.query("SELECT min(rowid), max(rowid) FROM chunks WHERE sha = ?", (sha,))
     if not span or span[0][0] is None:
         return False
     lo, hi = span[0]
     rows = store.query(
-        "SELECT 1 FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid "
-        "WHERE chunks_fts MATCH ? AND f.rowid BETWEEN ? AND ? AND c.sha = ? LIMIT 1",
-        (_phrase(word), lo, hi, sha),
+        "SELECT c.text FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid "
+        "WHERE chunks_fts MATCH ? AND f.rowid BETWEEN ? AND ? AND c.sha = ? LIMIT ?",
+        (_phrase(word), lo, hi, sha, MAX_CHUNKS_READ),
     )
-    return bool(rows)
+    forms = _forms(word)
+    return any(f.search(text) for (text,) in rows for f in forms)
 
 
 def missing_names(

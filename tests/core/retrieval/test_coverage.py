@@ -42,6 +42,14 @@ async def test_contents_that_do_not_mention_a_name(ubuntu_library: Path) -> None
         assert missing_names(store, names, [sha]) == [("Docker",)]
         # A name counts as mentioned when any of its words is.
         assert missing_names(store, [("Launchpad", "Builders")], [sha]) == []
+        # the word itself, not its stem: the guide says "window" but never "Windows"
+        stem_hits = store.query("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'windows'")[
+            0
+        ][0]
+        assert stem_hits > 0 and not mentions(store, "Windows", sha)
+        # a plural name is mentioned by its singular written with the same capital(s)
+        assert mentions(store, "CVEs", sha) and mentions(store, "Makefiles", sha)
+        assert not mentions(store, "Dockers", sha)
     finally:
         await engine.close()
 
