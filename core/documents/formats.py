@@ -29,7 +29,10 @@ _SUFFIXES = {
 # the names shown in messages: "Lectern reads PDF, EPUB, text and Markdown files"
 READABLE = "PDF, EPUB, text and Markdown files"
 # for file dialogs
-DIALOG_FILTER = "Documents (*.pdf *.epub *.txt *.md *.markdown);;PDF (*.pdf);;EPUB (*.epub)"
+DIALOG_FILTER = (
+    "Documents (*.pdf *.epub *.txt *.md *.markdown *.PDF *.EPUB *.TXT *.MD);;"
+    "PDF (*.pdf *.PDF);;EPUB (*.epub *.EPUB)"
+)
 
 # MuPDF lays a text file out as one long chapter, and reading each page lays out
 # the chapter again: 2 MB of text took 5 s, 4 MB 29 s, 19 MB 10 min (2 cores)
@@ -74,8 +77,10 @@ def looks_like_text(head: bytes) -> bool:
         return True  # UTF-16 with its byte order mark
     if b"\x00" in head:
         return False
-    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
-    return controls <= len(head) // 100
+    # a log with colours has an escape character every few words; binary data has
+    # control bytes all over (random bytes: about one in eight)
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
+    return controls <= len(head) // 50
 
 
 def epub_problem(path: Path, head: bytes) -> str | None:

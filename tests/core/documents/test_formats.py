@@ -61,6 +61,8 @@ def test_which_files_are_documents() -> None:
     assert document_type("README.MD") == "md" and document_type("a.markdown") == "md"
     assert looks_like_text("Café\n".encode("latin-1")) and looks_like_text("x".encode("utf-16"))
     assert not looks_like_text(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    assert looks_like_text(b"\x1b[32mINFO\x1b[0m server started\n" * 50)  # a coloured log
+    assert not looks_like_text(bytes(range(1, 256)) * 8)  # binary, but without a NUL
 
 
 def test_epub_pages_outline_and_title(extractor: Extractor, tmp_path: Path) -> None:
