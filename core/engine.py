@@ -430,7 +430,7 @@ class Engine:
         return events()
 
     def index(self, paths: Sequence[str | Path], library: str = "default") -> AsyncIterator[Event]:
-        """Add documents and folders (recursing for PDF, EPUB, text and Markdown files) to
+        """Add documents and folders (recursing for PDF, EPUB, HTML, text and Markdown files) to
         ``library`` (created if missing).
 
         Yields ``DocumentStatus`` events, then one ``IndexSummary`` (or ``Failed``).

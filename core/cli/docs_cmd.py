@@ -24,7 +24,7 @@ from core.retrieval.evaluation import intervals, judge, load_questions, metrics,
 def register(sub: Any) -> None:
     """Add the document commands to the parser."""
     ix = sub.add_parser(
-        "index", help="add documents or folders to a library (PDF, EPUB, text, Markdown)"
+        "index", help="add documents or folders to a library (PDF, EPUB, HTML, text, Markdown)"
     )
     ix.add_argument("paths", nargs="+", metavar="PATH")
     ix.add_argument("--library", default="default", metavar="NAME", help="(default: default)")

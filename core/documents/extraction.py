@@ -1,4 +1,4 @@
-"""Text extraction with PyMuPDF (PDF, EPUB, text, Markdown), page by page, in a worker process.
+"""Text extraction with PyMuPDF (PDF, EPUB, HTML, text, Markdown), page by page, in a worker.
 
 PyMuPDF has no thread support and can hang or crash on hostile files, so
 extraction never runs in the engine's process: one long-lived *spawned*
@@ -29,6 +29,7 @@ from core.documents.faults import fault_point
 from core.documents.formats import (
     MAX_TEXT_BYTES,
     READABLE,
+    TEXTUAL,
     epub_problem,
     label,
     looks_like_text,
@@ -129,9 +130,10 @@ def extract_in_process(
     what = label(kind)
     if kind == "pdf" and b"%PDF-" not in head[:1024]:
         raise ExtractionError("not a PDF file")
-    if kind in ("txt", "md"):
+    if kind in TEXTUAL:
         if not looks_like_text(head):
-            raise ExtractionError(f"not a {what} (it holds binary data)")
+            a = "an" if what.startswith("HTML") else "a"
+            raise ExtractionError(f"not {a} {what} (it holds binary data)")
         if size > MAX_TEXT_BYTES:
             raise ExtractionError(
                 f"{what} too large ({size / 1024 / 1024:.1f} MB; "
@@ -170,8 +172,8 @@ def extract_in_process(
                 last = now
         if unreadable == n:
             raise ExtractionError(f"damaged {what} (no page could be read)")
-        # a text or Markdown file has no pictures to read: a short one is just short
-        textual = kind in ("txt", "md")
+        # a text, Markdown or HTML file is not a scan: a short one is just short
+        textual = kind in TEXTUAL
         empty = [
             i for i, t in enumerate(pages) if not textual and visible_chars(t) < MIN_PAGE_CHARS
         ]

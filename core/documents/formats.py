@@ -1,10 +1,12 @@
 """Which files a library takes, and how PyMuPDF is told what each one is.
 
-Besides PDF, PyMuPDF (MuPDF) reads e-books (EPUB) and plain text and Markdown
-files: it lays them out into pages of its own (400 × 600 points), and the
-same layout is used when indexing and when the page viewer shows a citation,
-so "p. 12" of a text file and a passage's character offsets point at the same
-text in both. Markdown headings become the outline, as a PDF's bookmarks do.
+Besides PDF, PyMuPDF (MuPDF) reads e-books (EPUB), web pages saved as HTML,
+and plain text and Markdown files: it lays them out into pages of its own
+(400 × 600 points), and the same layout is used when indexing and when the
+page viewer shows a citation, so "p. 12" of a text file and a passage's
+character offsets point at the same text in both. Markdown and HTML headings
+become the outline, as a PDF's bookmarks do (an HTML page's scripts and styles
+are not text).
 
 Office files (DOCX and the like) need PyMuPDF Pro, so they are not taken.
 """
@@ -24,13 +26,15 @@ _SUFFIXES = {
     ".txt": "txt",
     ".md": "md",
     ".markdown": "md",
+    ".html": "html",
+    ".htm": "html",
 }
 
-# the names shown in messages: "Lectern reads PDF, EPUB, text and Markdown files"
-READABLE = "PDF, EPUB, text and Markdown files"
+# the names shown in messages: "Lectern reads PDF, EPUB, HTML, text and Markdown files"
+READABLE = "PDF, EPUB, HTML, text and Markdown files"
 # for file dialogs
 DIALOG_FILTER = (
-    "Documents (*.pdf *.epub *.txt *.md *.markdown *.PDF *.EPUB *.TXT *.MD);;"
+    "Documents (*.pdf *.epub *.html *.htm *.txt *.md *.markdown *.PDF *.EPUB *.HTML *.TXT *.MD);;"
     "PDF (*.pdf *.PDF);;EPUB (*.epub *.EPUB)"
 )
 
@@ -40,7 +44,15 @@ MAX_TEXT_BYTES = 8 * 1024 * 1024
 
 _FONT_SUFFIXES = {".otf", ".ttf", ".woff", ".woff2"}
 
-_LABELS = {"pdf": "PDF", "epub": "EPUB", "txt": "text file", "md": "Markdown file"}
+_LABELS = {
+    "pdf": "PDF",
+    "epub": "EPUB",
+    "html": "HTML file",
+    "txt": "text file",
+    "md": "Markdown file",
+}
+# files of text that MuPDF lays out as one chapter: checked for binary data and size
+TEXTUAL = ("txt", "md", "html")
 
 
 def document_type(path: str | os.PathLike[str]) -> str | None:
@@ -49,8 +61,30 @@ def document_type(path: str | os.PathLike[str]) -> str | None:
 
 
 def is_document(path: str | os.PathLike[str]) -> bool:
-    """Whether a file's name says it is one Lectern indexes (PDF, EPUB, text, Markdown)."""
+    """Whether a file's name says it is one Lectern indexes (PDF, EPUB, HTML, text, Markdown)."""
     return document_type(path) is not None
+
+
+def documents_under(root: Path) -> list[Path]:
+    """The documents in a folder and its subfolders, sorted (blocking).
+
+    Hidden files and folders (``.git``, ``.~lock.x.pdf``) are skipped, and so
+    is the folder of pictures and scripts a browser saves next to a web page
+    ("page_files" beside "page.html"): its bits of HTML are not documents.
+    """
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        names = set(filenames)
+        dirnames[:] = [
+            d
+            for d in dirnames
+            if not d.startswith(".")
+            and not (d.endswith("_files") and names & {d[:-6] + ".html", d[:-6] + ".htm"})
+        ]
+        found.extend(
+            Path(dirpath, n) for n in filenames if not n.startswith(".") and is_document(n)
+        )
+    return sorted(found)
 
 
 def label(filetype: str) -> str:

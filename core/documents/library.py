@@ -28,7 +28,7 @@ from core.documents.chunking import Chunk, chunk_pages, embedding_text
 from core.documents.embedder import Embedder, EmbedderInfo
 from core.documents.events import DocumentStatus, IndexSummary
 from core.documents.extraction import ExtractedDocument, ExtractionError, Extractor
-from core.documents.formats import is_document
+from core.documents.formats import documents_under
 from core.documents.store import LibraryStore, NewChunk, fault_point
 from core.errors import (
     DocumentError,
@@ -88,23 +88,18 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Files as given, folders replaced by the documents below them (sorted); duplicates dropped.
 
     In a folder, the files whose names say they are documents Lectern reads
-    (:func:`core.documents.formats.is_document`); hidden ones are skipped.
+    (:func:`core.documents.formats.documents_under`).
     """
     out: dict[Path, None] = {}
     for raw in paths:
         p = Path(raw).expanduser().absolute()
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and is_document(f) and not _hidden(f, p):
+            for f in documents_under(p):
+                if f.is_file():
                     out.setdefault(f, None)
         else:
             out.setdefault(p, None)
     return list(out)
-
-
-def _hidden(f: Path, root: Path) -> bool:
-    """Whether ``f`` or a folder between ``root`` and it is hidden (``.git``, ``.cache``)."""
-    return any(part.startswith(".") for part in f.relative_to(root).parts)
 
 
 def missing_reason(p: Path) -> str:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.documents.formats import is_document
+from core.documents.formats import documents_under
 from core.events import Event
 from core.executors import run_blocking
 
@@ -37,28 +37,23 @@ class FolderChanges(Event):
 
 
 def scan_folder(folder: str | Path) -> Snapshot:
-    """Every document (PDF, EPUB, text, Markdown) under ``folder``, recursively, with its size
+    """Every document (PDF, EPUB, HTML, text, Markdown) under ``folder``, recursively, with its size
     and mtime (blocking).
 
     A folder that does not exist (unplugged drive, deleted) scans as empty.
     Hidden files and folders (``.name``) are skipped: editors and sync tools put
-    temporary copies there.
+    temporary copies there (see :func:`core.documents.formats.documents_under`).
     """
     found: Snapshot = {}
     root = Path(folder)
     if not root.is_dir():
         return found
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            if name.startswith(".") or not is_document(name):
-                continue
-            path = os.path.join(dirpath, name)
-            try:
-                st = os.stat(path)
-            except OSError:  # vanished between listing and stat
-                continue
-            found[os.path.abspath(path)] = (st.st_size, st.st_mtime_ns)
+    for path in documents_under(root):
+        try:
+            st = os.stat(path)
+        except OSError:  # vanished between listing and stat
+            continue
+        found[os.path.abspath(path)] = (st.st_size, st.st_mtime_ns)
     return found
 
 

@@ -20,7 +20,7 @@ def dropped_paths(mime: QMimeData) -> list[Path]:
 
 
 def is_indexable(path: Path) -> bool:
-    """A folder (its documents are indexed) or a PDF, EPUB, text or Markdown file."""
+    """A folder (its documents are indexed) or a PDF, EPUB, HTML, text or Markdown file."""
     return path.is_dir() or is_document(path)
 
 

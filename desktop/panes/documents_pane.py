@@ -160,8 +160,8 @@ class DocumentsPane(QWidget):
         remove_key.setContext(Qt.ShortcutContext.WidgetShortcut)
         remove_key.activated.connect(self.remove_selected)
         self.empty = QLabel(
-            "Drop PDFs, e-books (EPUB), text or\nMarkdown files, or folders, here\n"
-            "to add them to this library.\n\nOr use “Add files…” above."
+            "Drop PDFs, e-books (EPUB), web pages\n(HTML), text or Markdown files,\n"
+            "or folders, here to add them\nto this library.\n\nOr use “Add files…” above."
         )
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)

@@ -164,7 +164,7 @@ def test_drop_index_explain_failure_and_remove(
     other.write_text("not a document Lectern reads")
     assert not drop(pane, [other])
     pane.add_paths([other])
-    assert "Skipped (Lectern reads PDF, EPUB, text and Markdown files)" in pane.status.text()
+    assert "Skipped (Lectern reads PDF, EPUB, HTML, text and Markdown files)" in pane.status.text()
     assert other.name in pane.status.text()
 
     # removing a document takes it out of search (and so out of answers)

@@ -22,6 +22,7 @@ FILLER = [
 ]
 CISTERN = "The cistern under the east courtyard holds nine thousand litres of rain water."
 HEDGE = "Hedges along the north path are trimmed with shears each April, never with a machine."
+PUMP = "Before its first start the pump casing is filled through the bleed valve."
 COMPOST = "The compost heap behind the greenhouse is turned over every second Sunday."
 GAUGE = "The brass rain gauge is read at seven every morning and the figure goes in the red book."
 
@@ -54,11 +55,12 @@ def engine(tmp_path: Path, starter_embedder: Path, docs_embedder: object) -> Ite
 
 
 def test_which_files_are_documents() -> None:
-    for name in ("a.pdf", "B.PDF", "book.epub", "notes.txt", "README.md", "x.markdown"):
+    for name in ("a.pdf", "B.PDF", "book.epub", "page.html", "a.HTM", "notes.txt", "README.md"):
         assert is_document(name), name
     for name in ("letter.docx", "sheet.xlsx", "model.gguf", "archive.zip", "pdf"):
         assert not is_document(name), name
     assert document_type("README.MD") == "md" and document_type("a.markdown") == "md"
+    assert document_type("saved.htm") == "html"
     assert looks_like_text("Café\n".encode("latin-1")) and looks_like_text("x".encode("utf-16"))
     assert not looks_like_text(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     assert looks_like_text(b"\x1b[32mINFO\x1b[0m server started\n" * 50)  # a coloured log
@@ -93,6 +95,23 @@ def test_markdown_headings_become_the_outline(extractor: Extractor, tmp_path: Pa
     assert doc.title == "garden"  # no metadata: the file name
 
 
+def test_a_saved_web_page_without_its_scripts(extractor: Extractor, tmp_path: Path) -> None:
+    page = tmp_path / "pump.html"
+    page.write_text(
+        "<!DOCTYPE html><html><head><title>Pump manual</title>"
+        "<style>p { color: red }</style><script>var secret = 'SCRIPTTEXT';</script></head>"
+        f"<body><h1>Pump manual</h1><h2>Water</h2><p>{CISTERN}</p>"
+        f"<h2>Hedges</h2><p>{HEDGE}</p></body></html>",
+        encoding="utf-8",
+    )
+    doc = extractor.extract(page)
+    assert doc.title == "Pump manual"
+    assert [e.title for e in doc.toc] == ["Pump manual", "Water", "Hedges"]
+    text = " ".join(" ".join(doc.pages).split())
+    assert CISTERN in text and HEDGE in text
+    assert "SCRIPTTEXT" not in text and "color" not in text
+
+
 def test_text_files_in_any_common_encoding(extractor: Extractor, tmp_path: Path) -> None:
     latin = tmp_path / "latin.txt"
     latin.write_bytes(f"Crème brûlée. {GAUGE}\n".encode("latin-1"))
@@ -118,6 +137,7 @@ def test_text_file_is_laid_out_in_pages(tmp_path: Path) -> None:
     [
         ("binary.txt", lambda p: p.write_bytes(bytes(range(256)) * 8), "not a text file"),
         ("image.md", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64), "not a Markdown"),
+        ("page.html", lambda p: p.write_bytes(b"\x1f\x8b\x08\x00" + b"\0" * 64), "not an HTML"),
         ("random.epub", lambda p: p.write_bytes(b"not a zip at all " * 64), "not an EPUB file"),
         ("letter.docx", lambda p: p.write_bytes(b"PK\x03\x04 word"), "not a document Lectern"),
     ],
@@ -162,13 +182,26 @@ def test_a_text_file_over_the_limit_is_refused_before_it_is_read(tmp_path: Path)
     assert err.value.reason.startswith("text file too large (8.0 MB;")
 
 
-def test_a_folder_gives_its_documents_but_not_other_or_hidden_files(tmp_path: Path) -> None:
+def test_a_folder_gives_its_documents_not_other_hidden_or_web_page_files(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / ".git").mkdir()
-    for name in ("a.pdf", "sub/b.epub", "c.TXT", "sub/d.md", "e.docx", ".git/f.md", ".g.txt"):
+    (tmp_path / "page_files").mkdir()  # what a browser saves beside page.html
+    (tmp_path / "notes_files").mkdir()  # no notes.html beside it: an ordinary folder
+    for name in (
+        "a.pdf",
+        "sub/b.epub",
+        "c.TXT",
+        "sub/d.md",
+        "e.docx",
+        ".git/f.md",
+        ".g.txt",
+        "page.html",
+        "page_files/ad.html",
+        "notes_files/n.md",
+    ):
         (tmp_path / name).write_bytes(b"x")
-    got = {p.relative_to(tmp_path).as_posix() for p in expand_paths([tmp_path])}
-    assert got == {"a.pdf", "sub/b.epub", "c.TXT", "sub/d.md"}
+    got = [p.relative_to(tmp_path).as_posix() for p in expand_paths([tmp_path])]
+    assert got == ["a.pdf", "c.TXT", "notes_files/n.md", "page.html", "sub/b.epub", "sub/d.md"]
 
 
 async def test_a_library_of_mixed_documents_is_searched_and_cited_by_page(
@@ -182,6 +215,9 @@ async def test_a_library_of_mixed_documents_is_searched_and_cited_by_page(
     (src / "notes.txt").write_text("\n\n".join([*FILLER, COMPOST]))
     (src / "letter.docx").write_bytes(b"PK\x03\x04 not read")
     shutil.copy(src / "handbook.md", src / "handbook copy.markdown")  # same bytes: stored once
+    (src / "pump.htm").write_text(
+        f"<html><head><title>Pump</title></head><body><p>{PUMP}</p></body></html>"
+    )
 
     _statuses, summary = await collect_index(engine, [src], "garden")
 
@@ -192,6 +228,7 @@ async def test_a_library_of_mixed_documents_is_searched_and_cited_by_page(
         "handbook.md",
         "notes.txt",
         "plant.pdf",
+        "pump.htm",
     ]
     assert not summary.failed  # the .docx in the folder is not taken at all
 
@@ -214,6 +251,9 @@ async def test_a_library_of_mixed_documents_is_searched_and_cited_by_page(
     assert compost[0].file == "notes.txt" and compost[0].page > 1  # the text's last page
     with pymupdf.open(compost[0].path, filetype="txt") as ref:
         assert COMPOST in " ".join(ref[compost[0].page - 1].get_text().split())
+
+    pump = await engine.search("How do I fill the pump before starting it?", "garden", k=1)
+    assert pump[0].file == "pump.htm" and PUMP in " ".join(pump[0].text.split())
 
     records = {r.file: r for r in await engine.list_documents("garden")}
     assert records["notes.txt"].state == "ready" and records["notes.txt"].pages > 1

@@ -102,7 +102,7 @@ def test_a_mistyped_path_or_an_empty_folder_is_reported_and_stored_nowhere(
     res = _lectern(data, "index", str(tmp_path / "empty"), "--library", "typo")
     assert res.returncode == 0, res.stderr
     assert res.stderr.strip().endswith(
-        f"No PDF, EPUB, text or Markdown files found in {tmp_path / 'empty'}."
+        f"No PDF, EPUB, HTML, text or Markdown files found in {tmp_path / 'empty'}."
     )
     res = _lectern(data, "docs", "libraries")
     assert res.stdout == "" and "No libraries yet" in res.stderr
