@@ -88,13 +88,8 @@ def documents_under(root: Path) -> list[Path]:
 
 
 def label(filetype: str) -> str:
-    """ "PDF", "EPUB", "text file": how messages name a kind of document."""
+    """How messages name a kind of document: "PDF", "EPUB", "text file"."""
     return _LABELS.get(filetype, "document")
-
-
-def is_reflowable(filetype: str) -> bool:
-    """Whether PyMuPDF makes the pages itself (everything but PDF)."""
-    return filetype != "pdf"
 
 
 def sniff(path: Path, head: bytes) -> str | None:

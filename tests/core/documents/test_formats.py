@@ -117,9 +117,11 @@ def test_text_files_in_any_common_encoding(extractor: Extractor, tmp_path: Path)
     latin.write_bytes(f"Crème brûlée. {GAUGE}\n".encode("latin-1"))
     utf16 = tmp_path / "utf16.txt"
     utf16.write_bytes(f"Crème brûlée. {GAUGE}\n".encode("utf-16"))
+    utf8 = tmp_path / "utf8.txt"
+    utf8.write_text(f"Crème brûlée. {GAUGE}\n", encoding="utf-8")
     short = tmp_path / "short.txt"
     short.write_text("Ferns.\n")  # a short text is not a "scanned" page
-    for f in (latin, utf16):
+    for f in (latin, utf16, utf8):
         assert "Crème brûlée. The brass rain gauge" in extractor.extract(f).pages[0]
     assert extractor.extract(short).pages[0].strip() == "Ferns."
 
