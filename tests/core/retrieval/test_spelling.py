@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from core.retrieval.spelling import (
     one_edit,
     respelled,
 )
+from tests.conftest import REPO
 from tests.core.retrieval.questions import benchmark_questions
 
 TYPO = "How can I make pbuilder stop when a buld fails?"
@@ -53,6 +56,10 @@ def test_the_english_word_list_is_shipped() -> None:
     words = english_words()
     assert len(words) > 100_000
     assert {"build", "shades", "salsa"} <= words and "buld" not in words
+    # read a line at a time (one json.load froze the window), yet every word is there
+    with gzip.open(REPO / "resources" / "spelling" / "en.json.gz", "rt", encoding="utf-8") as f:
+        assert words == frozenset(json.load(f))
+    assert {"a's", "aardvark"} <= words
 
 
 async def test_misspelled_words_take_the_librarys_spelling(ubuntu_library: Path) -> None:
