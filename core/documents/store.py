@@ -418,6 +418,30 @@ class LibraryStore:
             return []  # a query FTS5 cannot parse finds nothing rather than failing search
         return [(int(r), float(s)) for r, s in rows]
 
+    def texts_with(
+        self, word: str, limit: int, offset: int = 0, sha: str | None = None
+    ) -> list[str]:
+        """Texts of chunks whose index holds ``word`` (tokenised like the index, so its stem:
+        "Windows" finds "window" too; 'AMC-TXT' is the phrase "amc txt"), at most
+        ``limit`` after skipping ``offset``; only the content ``sha`` when given."""
+        phrase = '"' + word.replace('"', '""') + '"'
+        sql = "SELECT c.text FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid "
+        args: tuple[object, ...] = (phrase,)
+        if sha is None:
+            sql += "WHERE chunks_fts MATCH ? "
+        else:
+            span = self.query("SELECT min(rowid), max(rowid) FROM chunks WHERE sha = ?", (sha,))
+            if not span or span[0][0] is None:
+                return []
+            # the rowid range lets FTS5 skip the other contents' postings
+            sql += "WHERE chunks_fts MATCH ? AND f.rowid BETWEEN ? AND ? AND c.sha = ? "
+            args += (span[0][0], span[0][1], sha)
+        try:
+            rows = self.query(sql + "LIMIT ? OFFSET ?", (*args, limit, offset))
+        except sqlite3.OperationalError:
+            return []  # a word FTS5 cannot parse is in no chunk
+        return [str(r[0]) for r in rows]
+
     def total_chunks(self) -> int:
         """Number of stored chunks (cached until this or another connection commits)."""
         with self._lock:

@@ -15,8 +15,8 @@ as mentioned when any of its words is, so a paraphrased product name
 first word of a sentence is not taken (it is capitalised anyway), nor the
 pronoun "I" and its contractions.
 
-The check reads FTS5 posting lists limited to the document's rowid range,
-so it stays cheap in a library of 100,000 chunks.
+The check reads FTS5 posting lists limited to the document's rowid range
+(``LibraryStore.texts_with``), so it stays cheap in a library of 100,000 chunks.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import re
 from collections.abc import Sequence
 
 from core.documents.store import LibraryStore
+from core.retrieval.fts import whole_word
 
 _WORD = re.compile(r"[^\W_]+(?:[.'’-][^\W_]+)*", re.UNICODE)
 _SENTENCE_END = re.compile(r"(?<=[.?!:;])\s+")
@@ -73,51 +74,36 @@ def question_names(text: str) -> list[tuple[str, ...]]:
     return out[:MAX_NAMES]
 
 
-def _phrase(word: str) -> str:
-    """An FTS5 string for a word: tokenised like the index ('AMC-TXT' is "amc txt")."""
-    return '"' + word.replace('"', '""') + '"'
-
-
 def _forms(word: str) -> list[re.Pattern[str]]:
     """How a document may write a name: the word itself (any case, with a possessive), and
     for a plural-looking name its singular with the same capital ("Makefiles": "Makefile",
     "CVEs": "CVE"; "Windows" is not "window")."""
-    edge_l, edge_r = r"(?<![^\W_])", r"(?:['’]s)?(?![^\W_])"
 
     def spelled(w: str) -> str:  # "pull-lp-source" may be broken across lines
         return r"[\s.\-]+".join(re.escape(p) for p in re.split(r"[.\-]+", w) if p)
 
-    forms = [re.compile(edge_l + spelled(word) + edge_r, re.IGNORECASE)]
+    possessive = r"(?:['’]s)?"
+    forms = [whole_word(spelled(word) + possessive, re.IGNORECASE)]
     if len(word) > 3 and word.endswith("s"):
-        singular = word[:-1]
-        forms.append(re.compile(edge_l + spelled(singular) + edge_r))  # case kept
+        forms.append(whole_word(spelled(word[:-1]) + possessive))  # case kept
     return forms
 
 
 def mentions(store: LibraryStore, word: str, sha: str) -> bool:
     """Whether the content with this sha256 uses ``word`` as a word.
 
-    FTS5 finds the chunks with the word's stem (tokenised like the index); their
-    text must then hold the word itself, since the stemmer makes one word of a
-    name and a common noun ("Windows" and "window", which a manual about a
-    graphical program uses all the time).
+    FTS5 finds the chunks with the word's stem; their text must then hold the
+    word itself, since the stemmer makes one word of a name and a common noun
+    ("Windows" and "window", which a manual about a graphical program uses all
+    the time).
     """
-    span = store.query("SELECT min(rowid), max(rowid) FROM chunks WHERE sha = ?", (sha,))
-    if not span or span[0][0] is None:
-        return False
-    lo, hi = span[0]
     forms = _forms(word)
     # the first few chunks settle most names ("Gri" in Gri's manual: 1,399 chunks)
     for offset, limit in ((0, 16), (16, MAX_CHUNKS_READ - 16)):
-        rows = store.query(
-            "SELECT c.text FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid "
-            "WHERE chunks_fts MATCH ? AND f.rowid BETWEEN ? AND ? AND c.sha = ? "
-            "LIMIT ? OFFSET ?",
-            (_phrase(word), lo, hi, sha, limit, offset),
-        )
-        if any(f.search(text) for (text,) in rows for f in forms):
+        texts = store.texts_with(word, limit, offset, sha)
+        if any(f.search(text) for text in texts for f in forms):
             return True
-        if len(rows) < limit:
+        if len(texts) < limit:
             return False
     return False
 

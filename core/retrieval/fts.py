@@ -26,6 +26,11 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _WORD = re.compile(r"[^\W_]+(?:[._'-][^\W_]+)*", re.UNICODE)
 
 
+def whole_word(body: str, flags: int = 0) -> re.Pattern[str]:
+    """A regular expression ``body`` that matches only as a whole word (not inside one)."""
+    return re.compile(rf"(?<![^\W_]){body}(?![^\W_])", flags)
+
+
 def query_terms(text: str) -> list[str]:
     """Content words of a question, lower-cased, in order, without repeats."""
     seen: dict[str, None] = {}

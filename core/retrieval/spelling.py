@@ -38,7 +38,7 @@ from string import ascii_lowercase
 
 from core.documents.store import LibraryStore
 from core.models.catalog import resources_dir
-from core.retrieval.fts import STOPWORDS, query_terms
+from core.retrieval.fts import STOPWORDS, query_terms, whole_word
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +112,8 @@ def _correctable(question: str, unknown: list[str], english: frozenset[str]) -> 
 def prints(store: LibraryStore, word: str) -> bool:
     """Whether the library's text has ``word`` as a whole word (the index holds only
     stems: the chunks of its stem are read, at most :data:`_PRINTED_SAMPLE`)."""
-    pattern = re.compile(rf"(?<![^\W_]){re.escape(word)}(?![^\W_])", re.IGNORECASE)
-    rows = store.query(
-        "SELECT c.text FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid "
-        "WHERE chunks_fts MATCH ? LIMIT ?",
-        (f'"{word}"', _PRINTED_SAMPLE),
-    )
-    return any(pattern.search(text) for (text,) in rows)
+    pattern = whole_word(re.escape(word), re.IGNORECASE)
+    return any(pattern.search(text) for text in store.texts_with(word, _PRINTED_SAMPLE))
 
 
 def is_english(question: str) -> bool:
