@@ -20,6 +20,12 @@ through Lectern's own path (detection, ``plan``, ``build_ladder``,
   with a clean out-of-memory failure of the first.
 * **cpu**: no layers on the GPU, for the speed comparison.
 
+Then a synthetic Gemma 3 of Gemma 3 1B's shape (f16, 2.0 GB: tied
+embeddings that llama.cpp copies to the GPU as the output layer, a 262,144-token
+vocabulary, five sliding-window layers to one global) in two cases,
+**gemma3-full** and **gemma3-crowded** (about 60 % fits, as above), reported
+under ``gemma3``.
+
 Each case reports the plan, the rung that loaded, llama.cpp's buffer sizes
 per device, the GPU memory the load really took (free memory before the
 load minus after it, read through NVML; this includes the worker's CUDA
@@ -42,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_generation import raw_request, run_request
-from bench.synthetic_gguf import LLAMA_1B, write_synthetic_gguf
+from bench.synthetic_gguf import GEMMA3_1B, LLAMA_1B, SyntheticShape, write_synthetic_gguf
 
 GIB = 1024**3
 
@@ -262,30 +268,38 @@ def run() -> dict[str, Any]:
     if not hw.gpu_offload_possible:
         return {**result, "skipped": "the installed llama.cpp build has no GPU offload"}
     options = PlanOptions()
-    with tempfile.TemporaryDirectory(prefix="lectern-gpu-") as tmp:
+    reserve = GPU_DRIVER_RESERVE_BYTES["nvidia"]
+    margin = int(hw.gpu.total_bytes * GPU_MARGIN_FRACTION)
+
+    def write(tmp: str, synthetic: SyntheticShape, name: str) -> tuple[Path, Any, dict[str, Any]]:
         t0 = time.perf_counter()
-        model = write_synthetic_gguf(Path(tmp) / "synthetic-1b-f16.gguf", LLAMA_1B)
+        model = write_synthetic_gguf(Path(tmp) / name, synthetic)
         shape = read_model_shape(model)
-        result["model"] = {
+        about = {
             "file_gib": round(model.stat().st_size / GIB, 3),
-            "parameters": LLAMA_1B.parameters,
+            "parameters": synthetic.parameters,
+            "architecture": shape.architecture,
             "n_layer": shape.n_layer,
             "write_s": round(time.perf_counter() - t0, 1),
         }
+        return model, shape, about
+
+    def crowd(hog: GpuHog, shape: Any, full_plan: Any) -> tuple[Any, Any]:
+        """Another program takes memory until 60 % of the model's plan fits; plan again."""
+        target_free = int(0.6 * full_plan.estimate.vram_bytes) + reserve + margin
+        hog.take(max(0, _settled_free() - target_free))
+        crowded_hw = replace(hw, gpus=tuple(detect_hardware().gpus))
+        return crowded_hw, plan(shape, crowded_hw, options)
+
+    with tempfile.TemporaryDirectory(prefix="lectern-gpu-") as tmp:
+        model, shape, result["model"] = write(tmp, LLAMA_1B, "synthetic-1b-f16.gguf")
         cases = []
         full_plan = plan(shape, hw, options)
         cases.append(_case("full", model, shape, hw, full_plan))
 
-        gpu = hw.gpu
-        reserve = GPU_DRIVER_RESERVE_BYTES["nvidia"]
-        margin = int(gpu.total_bytes * GPU_MARGIN_FRACTION)
         hog = GpuHog()
         try:
-            # leave a budget of 60 % of what the whole model needs on the GPU
-            target_free = int(0.6 * full_plan.estimate.vram_bytes) + reserve + margin
-            hog.take(max(0, _settled_free() - target_free))
-            crowded_hw = replace(hw, gpus=tuple(detect_hardware().gpus))
-            crowded = plan(shape, crowded_hw, options)
+            crowded_hw, crowded = crowd(hog, shape, full_plan)
             cases.append(_case("crowded", model, shape, crowded_hw, crowded))
 
             # what a load takes beyond llama.cpp's buffers (CUDA context, cuBLAS, memory pool),
@@ -312,6 +326,18 @@ def run() -> dict[str, Any]:
             hog.close()
         cpu_plan = plan(shape, hw, replace(options, n_gpu_layers=0))
         cases.append(_case("cpu", model, shape, hw, cpu_plan))
+        model.unlink()
+
+        gmodel, gshape, gabout = write(tmp, GEMMA3_1B, "synthetic-gemma3-1b-f16.gguf")
+        gemma_full = plan(gshape, hw, options)
+        gemma_cases = [_case("gemma3-full", gmodel, gshape, hw, gemma_full)]
+        hog = GpuHog()
+        try:
+            gemma_hw, gemma_crowded = crowd(hog, gshape, gemma_full)
+            gemma_cases.append(_case("gemma3-crowded", gmodel, gshape, gemma_hw, gemma_crowded))
+        finally:
+            hog.close()
+        result["gemma3"] = {"model": gabout, "cases": gemma_cases}
     result["cases"] = cases
     by = {c["case"]: c for c in cases}
     result["bars"] = {
@@ -322,9 +348,13 @@ def run() -> dict[str, Any]:
         "squeezed_fell_back": by["squeezed"].get("loaded_rung", 0) > 0,
         "gpu_buffers_within_10pct_of_estimate": all(
             abs(c.get("llama_gpu_buffers_over_estimate", 1.0) - 1.0) <= 0.10
-            for c in cases
+            for c in cases + gemma_cases
             if c["case"] != "cpu"
         ),
+        "gemma3_cases_load_and_answer": all("error" not in c for c in gemma_cases),
+        "gemma3_full_all_layers": gemma_cases[0].get("loaded", {}).get("n_gpu_layers")
+        == gemma_full.n_layers_total,
+        "gemma3_crowded_partial": 0 < gemma_crowded.n_gpu_layers < gemma_crowded.n_layers_total,
         "gpu_offload_speedup": round(
             by["full"].get("decode_tps", 0) / max(by["cpu"].get("decode_tps", 0), 1e-9), 1
         ),

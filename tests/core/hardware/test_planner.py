@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.synthetic_gguf import LLAMA_1B, write_synthetic_gguf
+from bench.synthetic_gguf import GEMMA3_1B, LLAMA_1B, write_synthetic_gguf
 from core.hardware.detect import HardwareInfo, simulated_hardware
 from core.hardware.ladder import Threads, build_ladder
 from core.hardware.model_shape import ModelShape, read_model_shape
@@ -293,3 +293,23 @@ def test_gpu_weights_match_llama_cpp_on_a_real_gpu(tmp_path: Path) -> None:
         est = estimate_config(shape, hw, n_gpu_layers=layers, n_ctx=8192, offload_kqv=False)
         # the output layer goes first, then the last blocks: 13 layers are 12 blocks and it
         assert abs(est.gpu_weights_bytes / MIB - mib) < 0.2, (layers, est.gpu_weights_bytes)
+
+
+def test_gemma3_weights_and_kv_match_llama_cpp_on_a_real_gpu(tmp_path: Path) -> None:
+    """The synthetic Gemma 3 1B on an NVIDIA H100 (bench gpu_offload, 2026-11-28).
+
+    Its output layer is the tied token embeddings, which llama.cpp loads a second time
+    into the GPU while the CPU keeps its own mapping; the KV cache holds 21 sliding-window
+    layers and 5 global ones, all full size (``swa_full``).
+    """
+    model = write_synthetic_gguf(tmp_path / "gemma3.gguf", GEMMA3_1B, header_only=True)
+    shape = read_model_shape(model)
+    hw = simulated_hardware(gpu_vendor="nvidia", gpu_vram_gb=80, ram_gb=128)
+    # layers on the GPU: (CUDA0 model, CPU_Mapped model, CUDA0 KV) in MiB, as llama.cpp logged
+    recorded = {27: (1907.4, 576.0, 208.0), 10: (1036.9, 1446.5, 0.0)}
+    for layers, (gpu_mib, cpu_mib, kv_mib) in recorded.items():
+        est = estimate_config(shape, hw, n_gpu_layers=layers, n_ctx=8192, offload_kqv=layers == 27)
+        assert abs(est.gpu_weights_bytes / MIB - gpu_mib) < 0.2, (layers, est.gpu_weights_bytes)
+        cpu_weights = est.weights_bytes - est.gpu_weights_bytes
+        assert abs(cpu_weights / MIB - cpu_mib) < 0.2, (layers, cpu_weights)
+        assert abs(est.gpu_kv_bytes / MIB - kv_mib) < 0.1, (layers, est.gpu_kv_bytes)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.synthetic_gguf import TINY, TINY_GEMMA3, SyntheticShape, write_synthetic_gguf
 from core.hardware.corrections import CorrectionStore, parse_buffer_sizes
 from core.hardware.detect import simulated_hardware
 from core.hardware.model_shape import read_model_shape
@@ -99,3 +100,27 @@ def test_estimate_matches_a_real_cpu_load(starter_gguf: Path, kv: str, tmp_path:
     again_total = again.weights_bytes + again.kv_bytes + again.compute_bytes
     assert abs(again_total - real_total) / real_total < 0.01
     assert corr.kv == 1.0 and again.kv_bytes == est.kv_bytes == real["kv"]  # exact, not corrected
+
+
+@pytest.mark.parametrize("synthetic", [TINY, TINY_GEMMA3], ids=["llama", "gemma3"])
+def test_synthetic_models_load_in_llama_cpp(synthetic: SyntheticShape, tmp_path: Path) -> None:
+    """The models bench gpu_offload measures on a GPU are ones llama.cpp loads as estimated."""
+    model = write_synthetic_gguf(tmp_path / f"{synthetic.arch}.gguf", synthetic)
+    shape = read_model_shape(model)
+    assert shape.architecture == synthetic.arch
+    assert shape.output_tied == synthetic.gemma
+    if synthetic.gemma:  # llama.cpp's Gemma 3 pattern: layer 5 of 7 is the global one
+        assert shape.swa_layers == (True,) * 5 + (False, True)
+        assert shape.sliding_window == synthetic.sliding_window
+    hw = simulated_hardware(gpu_vendor="none", ram_gb=16)
+    est = estimate_config(shape, hw, n_gpu_layers=0, n_ctx=2048)
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD, str(model), "2048", "f16"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    real = parse_buffer_sizes(proc.stderr)
+    assert real["weights"] == pytest.approx(est.weights_bytes, rel=0.01)
+    assert real["kv"] == pytest.approx(est.kv_bytes, rel=0.001)
