@@ -24,7 +24,11 @@ Then a synthetic Gemma 3 of Gemma 3 1B's shape (f16, 2.0 GB: tied
 embeddings that llama.cpp copies to the GPU as the output layer, a 262,144-token
 vocabulary, five sliding-window layers to one global) in two cases,
 **gemma3-full** and **gemma3-crowded** (about 60 % fits, as above), reported
-under ``gemma3``.
+under ``gemma3``. Last, both models with everything on the GPU and a q8_0 KV
+cache, which needs flash attention (``quantized_kv``; a build without the
+flash-attention kernels fails these, a finding rather than a crash). Each case
+records whether llama.cpp ran flash attention (``flash_attn``): f16 caches ask
+for "auto".
 
 Each case reports the plan, the rung that loaded, llama.cpp's buffer sizes
 per device, the GPU memory the load really took (free memory before the
@@ -139,19 +143,30 @@ def _generate(service: Any, prompt: str, max_tokens: int) -> Any:
 
 
 def _case(
-    name: str, model: Path, shape: Any, hw: Any, plan: Any, squeeze: Any = None
+    name: str,
+    model: Path,
+    shape: Any,
+    hw: Any,
+    plan: Any,
+    squeeze: Any = None,
+    kv: str | None = None,
 ) -> dict[str, Any]:
-    """Load ``model`` by the ladder of ``plan``; measure memory and speed."""
+    """Load ``model`` by the ladder of ``plan``; measure memory and speed.
+
+    ``kv``: the first rung only, with this KV cache type and flash attention on.
+    """
     from core.chat.generator import LocalGenerator
     from core.chat.load_config import default_threads
     from core.chat.service import ChatService
     from core.errors import LecternError
-    from core.hardware.corrections import parse_buffer_sizes
+    from core.hardware.corrections import flash_attn_from_log, parse_buffer_sizes
     from core.hardware.ladder import Threads, build_ladder
-    from core.hardware.planner import estimate_config
+    from core.hardware.planner import Correction, estimate_config
 
     threads = default_threads()
     ladder = build_ladder(plan, str(model), Threads(n_threads=threads, n_threads_batch=threads))
+    if kv is not None:
+        ladder = [ladder[0].with_changes(type_k=kv, type_v=kv, flash_attn=True)]
     if squeeze is not None:
         squeeze(ladder)
     free_before = _settled_free()
@@ -184,6 +199,9 @@ def _case(
         used = free_before - free_after
         out["gpu_used_gib"] = round(used / GIB, 3)
         out["gpu_free_after_gib"] = round(free_after / GIB, 3)
+        # what llama.cpp made of "auto" (f16 caches); the estimate is made with the same
+        fa = flash_attn_from_log(loaded.load_log)
+        out["flash_attn"] = fa
         buffers = parse_buffer_sizes(loaded.load_log)
         out["llama_buffers_mib"] = {k: round(v / 2**20, 1) for k, v in buffers.items()}
         est = estimate_config(
@@ -193,6 +211,7 @@ def _case(
             n_ctx=loaded.config.n_ctx,
             kv_type=loaded.config.type_k,
             offload_kqv=loaded.config.offload_kqv,
+            correction=Correction(flash_attn=fa is not False),
         )
         out["estimate_mib"] = {
             "gpu_weights": round(est.gpu_weights_bytes / 2**20, 1),
@@ -337,7 +356,13 @@ def run() -> dict[str, Any]:
             gemma_cases.append(_case("gemma3-crowded", gmodel, gshape, gemma_hw, gemma_crowded))
         finally:
             hog.close()
+        # a quantized KV cache needs flash attention: the build must have its kernels
+        quantized = [_case("gemma3-full-q8_0", gmodel, gshape, hw, gemma_full, kv="q8_0")]
+        gmodel.unlink()
+        model = write_synthetic_gguf(Path(tmp) / "synthetic-1b-f16.gguf", LLAMA_1B)
+        quantized.append(_case("full-q8_0", model, shape, hw, full_plan, kv="q8_0"))
         result["gemma3"] = {"model": gabout, "cases": gemma_cases}
+        result["quantized_kv"] = quantized
     result["cases"] = cases
     by = {c["case"]: c for c in cases}
     result["bars"] = {
@@ -355,6 +380,7 @@ def run() -> dict[str, Any]:
         "gemma3_full_all_layers": gemma_cases[0].get("loaded", {}).get("n_gpu_layers")
         == gemma_full.n_layers_total,
         "gemma3_crowded_partial": 0 < gemma_crowded.n_gpu_layers < gemma_crowded.n_layers_total,
+        "quantized_kv_load_and_answer": all("error" not in c for c in quantized),
         "gpu_offload_speedup": round(
             by["full"].get("decode_tps", 0) / max(by["cpu"].get("decode_tps", 0), 1e-9), 1
         ),

@@ -10,6 +10,8 @@
 # built for AVX2 (it must run on another processor); the CUDA part for GPU_ARCH (90:
 # H100, H200), without the flash-attention kernels, as gpu_device.sh builds it. About 30
 # minutes on 2 cores. Needs .whl/llama-src.tar.xz (see gpu_device.sh).
+# CUDA_FA=on builds the flash-attention kernels too (what llama.cpp's own CUDA builds
+# ship; about twice the time), OUT_TAR=PATH writes the package elsewhere.
 set -euo pipefail
 PY="${PY:-.venv/bin/python}"
 work="${WORK:-/tmp/lectern-cuda-build}"
@@ -41,7 +43,7 @@ tar xJf .whl/llama-src.tar.xz -C "$work/src"
 PATH="$cuda/bin:$PATH" CUDA_HOME="$cuda" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
   CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=${GPU_ARCH:-90} -DLLAVA_BUILD=off \
 -DLLAMA_BUILD_TESTS=off -DLLAMA_BUILD_EXAMPLES=off -DLLAMA_BUILD_TOOLS=off \
--DLLAMA_BUILD_SERVER=off -DGGML_CUDA_NCCL=off -DGGML_CUDA_FA=off -DGGML_NATIVE=off \
+-DLLAMA_BUILD_SERVER=off -DGGML_CUDA_NCCL=off -DGGML_CUDA_FA=${CUDA_FA:-off} -DGGML_NATIVE=off \
 -DGGML_AVX2=on -DGGML_FMA=on -DGGML_F16C=on -DCMAKE_CUDA_COMPILER=$cuda/bin/nvcc \
 -DCUDAToolkit_ROOT=$cuda" \
   "$PY" -m pip wheel -q --no-deps -w "$work/out" "$work"/src/llama_cpp_python-*
@@ -54,5 +56,5 @@ unzip -q "$work"/out/llama_cpp_python-*.whl -d "$work/pkg"
   for f in libggml*.so; do rm -f "$f"; done
   rm -f libllama.so.0
 )
-tar cJf .whl/llama-cuda.tar.xz -C "$work/pkg" .
-ls -la .whl/llama-cuda.tar.xz
+tar cJf "${OUT_TAR:-.whl/llama-cuda.tar.xz}" -C "$work/pkg" .
+ls -la "${OUT_TAR:-.whl/llama-cuda.tar.xz}"

@@ -24,7 +24,7 @@ from core.documents.service import DocumentService
 from core.errors import DocumentError, LecternError, ModelNotFoundError, UsageError
 from core.events import Done, Event, Failed, Progress, Sources, Token
 from core.executors import executor, run_blocking
-from core.hardware.corrections import normalize_reported
+from core.hardware.corrections import flash_attn_from_log, normalize_reported
 from core.hardware.detect import HardwareInfo
 from core.hardware.ladder import Threads, build_ladder
 from core.hardware.measure import measure_speed
@@ -662,6 +662,7 @@ class Engine:
                 kv_type=cfg.type_k,
                 offload_kqv=cfg.offload_kqv,
                 reported=normalize_reported(loaded.memory),
+                flash_attn=flash_attn_from_log(loaded.load_log) if cfg.type_k == "f16" else None,
             )
 
     # -- conversations (desktop chat) ----------------------------------------

@@ -55,6 +55,8 @@ _KV_TYPES = {
     "bf16": 30,
 }
 _BUFFER_RE = re.compile(r"(\S+)\s+(model|KV|compute|output|RS)\s+buffer size\s*=\s*([\d.]+)\s*MiB")
+# whether llama.cpp runs flash attention ("auto" is resolved in a later line)
+_FLASH_ATTN_RE = re.compile(r"flash_attn\s*=|flash attention", re.IGNORECASE)
 _LOG_ERROR = 4  # GGML_LOG_LEVEL_ERROR
 _LOG_WARN = 3
 _DEFAULT_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: a new random seed each time
@@ -67,7 +69,8 @@ class _Log:
 
     def __init__(self) -> None:
         self.memory: dict[str, int] = {}
-        self.buffer_lines: list[str] = []  # the load log's buffer sizes, for the planner
+        # the load log's buffer sizes (for the planner) and flash-attention lines
+        self.buffer_lines: list[str] = []
         self.errors: list[str] = []
 
     def __call__(self, level: int, text: bytes | None, _user: object) -> None:
@@ -79,6 +82,8 @@ class _Log:
             device, kind, mib = m.group(1), m.group(2).lower(), float(m.group(3))
             key = f"{kind}:{device}"  # Gemma logs two KV caches (global, sliding window)
             self.memory[key] = self.memory.get(key, 0) + int(mib * 1024 * 1024)
+            self.buffer_lines.append(line)
+        elif _FLASH_ATTN_RE.search(line):
             self.buffer_lines.append(line)
         elif level >= _LOG_WARN and line:
             self.errors = [*self.errors[-9:], line]

@@ -77,7 +77,7 @@ class Loaded:
     eos_text: str
     memory: dict[str, int]
     system_info: str = ""
-    load_log: str = ""  # llama.cpp's "... buffer size = N MiB" lines
+    load_log: str = ""  # llama.cpp's "... buffer size = N MiB" and flash_attn lines
     warm_up_tokens: int = 0  # the batch run at load time to take the GPU's working memory
 
 

@@ -9,6 +9,10 @@ the compute buffer, and the planner multiplies its next estimate for that
 model by them. Ratios are clamped to 0.5-2.0 so that one odd load cannot
 make a model look absurdly large or small.
 
+It also keeps whether llama.cpp ran flash attention when asked for "auto"
+(:func:`flash_attn_from_log`): the planner estimates f16 caches with it, and
+a build or model without it has a compute buffer several times larger.
+
 The KV cache is not corrected: its size is exact arithmetic (cells × heads
 × head size × bytes, the same formula llama.cpp uses, checked against real
 loads to the byte), so a differing report means the report is incomplete
@@ -59,6 +63,25 @@ def parse_buffer_sizes(log: str) -> dict[str, int]:
     return out
 
 
+_FLASH_ATTN_RE = re.compile(
+    r"Flash Attention (?P<auto>enabled|not supported)|flash_attn\s*=\s*(?P<set>enabled|disabled)"
+)
+
+
+def flash_attn_from_log(log: str) -> bool | None:
+    """Whether llama.cpp ran flash attention, from its load log (None: the log does not say).
+
+    "auto" is resolved in a later line ("Flash Attention enabled", or "... not
+    supported, set to disabled"), which wins over the ``flash_attn = auto`` line.
+    """
+    found: bool | None = None
+    for m in _FLASH_ATTN_RE.finditer(log):
+        if m.group("auto"):
+            return m.group("auto") == "enabled"
+        found = m.group("set") == "enabled"
+    return found
+
+
 def model_key(path: str | Path) -> str:
     """Corrections are per file: name and size identify it well enough."""
     p = Path(path)
@@ -98,20 +121,30 @@ class CorrectionStore:
                 weights=float(entry["weights"]),  # type: ignore[arg-type]
                 kv=float(entry["kv"]),  # type: ignore[arg-type]
                 compute=float(entry["compute"]),  # type: ignore[arg-type]
+                flash_attn=bool(entry.get("flash_attn", True)),
             )
         except (KeyError, TypeError, ValueError):
             return None
 
     def record(
-        self, path: str | Path, estimate: MemoryEstimate, reported: dict[str, int]
+        self,
+        path: str | Path,
+        estimate: MemoryEstimate,
+        reported: dict[str, int],
+        *,
+        flash_attn: bool = True,
     ) -> Correction:
-        """Store reported/estimated ratios for this model (estimate made without correction)."""
+        """Store reported/estimated ratios for this model.
+
+        ``estimate`` is made without ratios but with ``flash_attn`` as the load ran.
+        """
         kv_ratio = _ratio(reported.get("kv", 0), estimate.kv_bytes)
         corr = Correction(
             weights=_ratio(reported.get("weights", 0), estimate.weights_bytes),
             compute=_ratio(
                 reported.get("compute", 0) + reported.get("output", 0), estimate.compute_bytes
             ),
+            flash_attn=flash_attn,
         )
         data = self._read()
         data[model_key(path)] = {

@@ -19,6 +19,11 @@ with Ollama's estimator and gguf-parser:
 * **Compute buffer** = the largest intermediate of the graph: the logits
   (``n_ubatch × n_vocab`` floats), the feed-forward activations, or, without
   flash attention, the attention scores ``n_ubatch × n_ctx × n_head`` floats.
+  An f16 cache is loaded with flash attention "auto", which llama.cpp turns
+  on where every layer's device has the kernels (the processor always, and
+  GPU builds made with them, as llama.cpp's are by default), so it is
+  estimated with flash attention unless a real load of the model showed
+  otherwise (``Correction.flash_attn``, learnt from the load log).
 * **Overhead and margin**: the GPU budget leaves the driver's context and a
   safety margin free; the RAM budget leaves the application's own memory.
 
@@ -94,6 +99,9 @@ class Correction:
     weights: float = 1.0
     kv: float = 1.0
     compute: float = 1.0
+    # whether llama.cpp ran flash attention when asked for "auto" (f16 caches): True until a
+    # load of this model says otherwise (a GPU build without its kernels, an unsupported head)
+    flash_attn: bool = True
 
 
 @dataclass(frozen=True)
@@ -239,7 +247,7 @@ class _Sizer:
     def estimate(
         self, g: int, ctx: int, kv_type: str, kv_on_gpu: bool, unified: bool
     ) -> MemoryEstimate:
-        fa = kv_type != "f16"
+        fa = kv_type != "f16" or self.c.flash_attn
         w_gpu = int(self.gpu_weights(g) * self.c.weights)
         w_cpu = int(self.cpu_weights(g) * self.c.weights)
         kv_all = self.kv(ctx, kv_type)

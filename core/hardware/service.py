@@ -119,10 +119,19 @@ class HardwareService:
         kv_type: str,
         offload_kqv: bool,
         reported: dict[str, int],
+        flash_attn: bool | None = None,
     ) -> Correction | None:
-        """Compare a real load's buffer sizes with the estimate; keep the ratios."""
+        """Compare a real load's buffer sizes with the estimate; keep the ratios.
+
+        ``flash_attn``: whether llama.cpp's "auto" turned flash attention on (for an
+        f16 cache; None when the load does not tell, e.g. a q8_0 cache, which asks
+        for it: what an earlier load learnt is kept).
+        """
         if not reported.get("weights"):
             return None
+        if flash_attn is None:
+            before = self.corrections.get(path)
+            flash_attn = before.flash_attn if before else True
         shape = read_model_shape(path)
         est = estimate_config(
             shape,
@@ -131,8 +140,9 @@ class HardwareService:
             n_ctx=n_ctx,
             kv_type=kv_type,
             offload_kqv=offload_kqv,
+            correction=Correction(flash_attn=flash_attn),
         )
-        return self.corrections.record(path, est, reported)
+        return self.corrections.record(path, est, reported, flash_attn=flash_attn)
 
 
 FitLabel = Fit

@@ -72,6 +72,7 @@ async def test_load_ladder_and_correction_from_a_real_load(
         for part in ("weights", "compute"):
             assert 0.85 < entry[part] < 1.15, (part, entry)
         assert entry["kv"] == 1.0 and entry["kv_observed"] > 0
+        assert entry["flash_attn"] is True  # "auto", resolved by llama.cpp on the processor
         corrected = engine.plan_model_sync(starter_gguf)
         assert corrected.n_ctx == plan.n_ctx  # a small correction changes no decision here
 

@@ -15,6 +15,7 @@ from core.hardware.planner import (
     GIB,
     KV_BYTES,
     MIB,
+    Correction,
     PlanOptions,
     approximate_shape,
     budgets,
@@ -313,3 +314,19 @@ def test_gemma3_weights_and_kv_match_llama_cpp_on_a_real_gpu(tmp_path: Path) -> 
         cpu_weights = est.weights_bytes - est.gpu_weights_bytes
         assert abs(cpu_weights / MIB - cpu_mib) < 0.2, (layers, cpu_weights)
         assert abs(est.gpu_kv_bytes / MIB - kv_mib) < 0.1, (layers, est.gpu_kv_bytes)
+
+
+def test_f16_caches_are_planned_with_flash_attention() -> None:
+    """llama.cpp's "auto" runs flash attention where it can; a load that showed it could not
+    (``Correction.flash_attn``) is planned with the attention scores' buffer instead."""
+    qwen, amd = real_shape(QWEN25_7B), PROFILES["amd-8gb"]
+    opts = PlanOptions(desired_ctx=32768)
+    with_fa = plan(qwen, amd, opts)
+    without = plan(qwen, amd, opts, Correction(flash_attn=False))
+    # 32768 cells x 28 heads of scores would take 1.9 GiB: only a q8_0 cache left room for them
+    assert (with_fa.fit, with_fa.n_ctx, with_fa.type_k) == ("gpu", 32768, "f16")
+    assert (without.fit, without.n_ctx, without.type_k) == ("gpu", 32768, "q8_0")
+    scores = estimate_config(
+        qwen, amd, n_gpu_layers=-1, n_ctx=32768, correction=Correction(flash_attn=False)
+    )
+    assert with_fa.estimate.compute_bytes < 400 * MIB and scores.compute_bytes > 1800 * MIB

@@ -9,10 +9,19 @@ from pathlib import Path
 import pytest
 
 from bench.synthetic_gguf import TINY, TINY_GEMMA3, SyntheticShape, write_synthetic_gguf
-from core.hardware.corrections import CorrectionStore, parse_buffer_sizes
+from core.engine import Engine
+from core.hardware.corrections import CorrectionStore, flash_attn_from_log, parse_buffer_sizes
 from core.hardware.detect import simulated_hardware
 from core.hardware.model_shape import read_model_shape
-from core.hardware.planner import estimate_config, plan
+from core.hardware.planner import (
+    Correction,
+    MemoryEstimate,
+    PlanOptions,
+    estimate_config,
+    plan,
+)
+from core.hardware.service import HardwareService
+from core.paths import DataPaths
 
 MIB = 1024**2
 
@@ -124,3 +133,76 @@ def test_synthetic_models_load_in_llama_cpp(synthetic: SyntheticShape, tmp_path:
     real = parse_buffer_sizes(proc.stderr)
     assert real["weights"] == pytest.approx(est.weights_bytes, rel=0.01)
     assert real["kv"] == pytest.approx(est.kv_bytes, rel=0.001)
+
+
+# many heads, a long context, a small vocabulary: the attention scores would be the largest
+# buffer (512 MiB at 8192 tokens) if llama.cpp did not run flash attention
+ATTENTION_HEAVY = SyntheticShape(
+    n_layer=2, n_embd=1024, n_ff=1024, n_head=32, n_head_kv=8, n_vocab=1024, n_ctx_train=8192
+)
+
+
+@pytest.mark.slow
+async def test_flash_attention_auto_is_estimated_and_learnt(tmp_path: Path) -> None:
+    """An f16 cache is loaded with flash attention "auto": on the processor llama.cpp runs it."""
+    model = write_synthetic_gguf(tmp_path / "attention-heavy.gguf", ATTENTION_HEAVY)
+    shape = read_model_shape(model)
+    hw = simulated_hardware(gpu_vendor="none", ram_gb=16)
+    engine = Engine(tmp_path / "data")
+    try:
+        loaded = await engine.load_model(str(model))
+        cfg = loaded.config
+        assert (cfg.type_k, cfg.flash_attn, loaded.n_ctx) == ("f16", False, 8192)  # "auto"
+        assert flash_attn_from_log(loaded.load_log) is True  # "auto" resolved to enabled
+        real = parse_buffer_sizes(loaded.load_log)
+        est = estimate_config(shape, hw, n_gpu_layers=0, n_ctx=8192)
+        without = estimate_config(
+            shape, hw, n_gpu_layers=0, n_ctx=8192, correction=Correction(flash_attn=False)
+        )
+        assert without.compute_bytes > 10 * real["compute"]  # what was estimated before
+        assert real["compute"] == pytest.approx(est.compute_bytes, rel=0.15)
+        engine.record_load_memory(loaded)
+        stored = engine.hardware_service.corrections.get(model)
+        assert stored is not None and stored.flash_attn
+        assert 0.85 < stored.compute < 1.15
+    finally:
+        await engine.close()
+
+
+def test_flash_attention_is_read_from_the_load_log() -> None:
+    auto = "llama_context: flash_attn            = auto\nresolve_fused_ops: Flash Attention {}\n"
+    assert flash_attn_from_log(auto.format("enabled")) is True
+    # a GPU build without the kernels (llama.cpp's warning when "auto" finds no support)
+    assert flash_attn_from_log(auto.format("not supported, set to disabled")) is False
+    assert flash_attn_from_log("llama_context: flash_attn            = enabled") is True
+    assert flash_attn_from_log("llama_context: flash_attn            = disabled") is False
+    assert flash_attn_from_log(RECORDED_LOG) is None
+
+
+def test_a_load_without_flash_attention_is_learnt(tmp_path: Path) -> None:
+    model = write_synthetic_gguf(tmp_path / "heavy.gguf", ATTENTION_HEAVY, header_only=True)
+    shape = read_model_shape(model)
+    hw = simulated_hardware(gpu_vendor="none", ram_gb=16)
+    service = HardwareService(DataPaths(tmp_path / "data"))
+    assert service.corrections.get(model) is None
+    without = estimate_config(
+        shape, hw, n_gpu_layers=0, n_ctx=8192, correction=Correction(flash_attn=False)
+    )
+
+    # llama.cpp reported the buffers of a load that ran without flash attention
+    def record(kv_type: str, est: MemoryEstimate, flash_attn: bool | None) -> Correction | None:
+        reported = {"weights": est.weights_bytes, "kv": est.kv_bytes, "compute": est.compute_bytes}
+        return service.record_load(
+            model, hw, n_gpu_layers=0, n_ctx=8192, kv_type=kv_type, offload_kqv=True,
+            reported=reported, flash_attn=flash_attn,
+        )  # fmt: skip
+
+    corr = record("f16", without, False)
+    assert corr == Correction(flash_attn=False)  # measured against the right formula: exact
+    assert service.corrections.get(model) == corr
+    assert service.plan_file(model, hw, PlanOptions())[0].estimate.compute_bytes == (
+        without.compute_bytes
+    )
+    # a q8_0 load (flash attention asked for) says nothing about "auto": what was learnt stays
+    q8 = estimate_config(shape, hw, n_gpu_layers=0, n_ctx=8192, kv_type="q8_0")
+    assert record("q8_0", q8, None) == Correction(flash_attn=False)
