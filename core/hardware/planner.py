@@ -133,7 +133,7 @@ class Plan:
     n_ctx: int
     type_k: KvType
     type_v: KvType
-    flash_attn: bool
+    flash_attn: bool  # asked for outright (a q8_0 cache needs it); an f16 cache asks "auto"
     offload_kqv: bool
     estimate: MemoryEstimate
     vram_budget_bytes: int
