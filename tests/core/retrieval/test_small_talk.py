@@ -11,7 +11,10 @@ from tests.core.retrieval.questions import benchmark_questions
 @pytest.mark.parametrize(
     "message",
     ["hi", "Hello!", "hey there", "Good morning", "thanks", "Thank you, that helps.",
-     "Perfect, thank you!", "great, thanks!", "ok", "How are you?", "Who are you?"],
+     "Perfect, thank you!", "great, thanks!", "ok", "How are you?", "Who are you?",
+     # typed in a hurry: one slip in a longer word, and the short forms
+     "Thnaks!", "Thansk", "helo there", "Thnak you so much", "Awsome, thx", "thank u", "thnx",
+     "What's up?"],
 )  # fmt: skip
 def test_small_talk(message: str) -> None:
     assert is_small_talk(message)
@@ -21,7 +24,7 @@ def test_small_talk(message: str) -> None:
     "message",
     ["hi, how do I install AMC?", "Thanks, and how do I print the sheets?",
      "ok so what is the default port?", "hello world program in gri", "Who are the authors?",
-     "What is AMC?"],
+     "What is AMC?", "tool", "Thnaks, and how do I print the sheets?", "Hello world program?"],
 )  # fmt: skip
 def test_questions_are_not_small_talk(message: str) -> None:
     assert not is_small_talk(message)
