@@ -3,7 +3,8 @@
 #
 # For a borrowed GPU machine that can reach no package registry (it must have CUDA's
 # compiler, CMake, ninja, scikit-build-core, numpy and jinja2). Run from the repository
-# root: bash bench/gpu_device.sh OUTDIR. It needs, in .whl/ (ignored by git):
+# root: bash bench/gpu_device.sh OUTDIR. It needs, in .whl/ (ignored by git; WHL=DIR for
+# another folder, e.g. one that holds a build with the flash-attention kernels):
 #   * the wheels of Lectern's light dependencies for that machine's Python
 #     (pydantic, pydantic-core, pydantic-settings, annotated-types, typing-inspection,
 #     typing-extensions, platformdirs, python-dotenv, gguf, diskcache);
@@ -16,23 +17,24 @@
 # without the flash-attention kernels (half the compile time; the f16 KV caches measured
 # here do not use them).
 set -euo pipefail
+whl="${WHL:-.whl}"
 out="${1:-/tmp/lectern-gpu}"
 mkdir -p "$out"
 site=/tmp/lectern-site
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target "$site" .whl/*.whl
+  --target "$site" "$whl"/*.whl
 export PYTHONPATH="$site:$PWD"
 nvidia-smi --query-gpu=name,memory.total,memory.free,driver_version,compute_cap \
   --format=csv | tee "$out/nvidia-smi.txt"
 
-if [ -f .whl/llama-cuda.tar.xz ]; then
+if [ -f "$whl/llama-cuda.tar.xz" ]; then
   # llama-cpp-python built with CUDA elsewhere: no build here
-  tar xJf .whl/llama-cuda.tar.xz -C "$site"
-  echo "llama-cpp-python: prebuilt with CUDA (.whl/llama-cuda.tar.xz)"
+  tar xJf "$whl/llama-cuda.tar.xz" -C "$site"
+  echo "llama-cpp-python: prebuilt with CUDA ($whl/llama-cuda.tar.xz)"
 else
   src=/tmp/lectern-llama-src
   rm -rf "$src" && mkdir -p "$src"
-  tar xJf .whl/llama-src.tar.xz -C "$src"
+  tar xJf "$whl/llama-src.tar.xz" -C "$src"
   flags="$(bash packaging/llama-cpp.sh --cflags)"
   echo "CPU flags: ${flags:-native}"
   start=$(date +%s)
