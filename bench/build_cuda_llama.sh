@@ -10,8 +10,8 @@
 # built for AVX2 (it must run on another processor); the CUDA part for GPU_ARCH (90:
 # H100, H200), without the flash-attention kernels, as gpu_device.sh builds it. About 30
 # minutes on 2 cores. Needs .whl/llama-src.tar.xz (see gpu_device.sh).
-# CUDA_FA=on builds the flash-attention kernels too (what llama.cpp's own CUDA builds
-# ship; about twice the time), OUT_TAR=PATH writes the package elsewhere.
+# CUDA_FA=on builds the flash-attention kernels too, as llama.cpp's own CUDA builds have
+# them (about 40 minutes, 40 MB), OUT_TAR=PATH writes the package elsewhere.
 set -euo pipefail
 PY="${PY:-.venv/bin/python}"
 work="${WORK:-/tmp/lectern-cuda-build}"
@@ -56,5 +56,6 @@ unzip -q "$work"/out/llama_cpp_python-*.whl -d "$work/pkg"
   for f in libggml*.so; do rm -f "$f"; done
   rm -f libllama.so.0
 )
-tar cJf "${OUT_TAR:-.whl/llama-cuda.tar.xz}" -C "$work/pkg" .
+# the llama_cpp package only (the wheel also carries the libraries again under lib/)
+tar cJf "${OUT_TAR:-.whl/llama-cuda.tar.xz}" -C "$work/pkg" llama_cpp
 ls -la "${OUT_TAR:-.whl/llama-cuda.tar.xz}"
