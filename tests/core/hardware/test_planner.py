@@ -323,10 +323,23 @@ def test_f16_caches_are_planned_with_flash_attention() -> None:
     opts = PlanOptions(desired_ctx=32768)
     with_fa = plan(qwen, amd, opts)
     without = plan(qwen, amd, opts, Correction(flash_attn=False))
-    # 32768 cells x 28 heads of scores would take 1.9 GiB: only a q8_0 cache left room for them
-    assert (with_fa.fit, with_fa.n_ctx, with_fa.type_k) == ("gpu", 32768, "f16")
-    assert (without.fit, without.n_ctx, without.type_k) == ("gpu", 32768, "q8_0")
+    # 32768 cells x 28 heads of scores take 1.9 GiB: the cache no longer fits beside them
+    assert (with_fa.fit, with_fa.n_ctx, with_fa.type_k, with_fa.offload_kqv) == (
+        "gpu", 32768, "f16", True
+    )  # fmt: skip
+    assert (without.fit, without.n_ctx, without.type_k, without.offload_kqv) == (
+        "gpu", 32768, "f16", False
+    )  # fmt: skip
     scores = estimate_config(
         qwen, amd, n_gpu_layers=-1, n_ctx=32768, correction=Correction(flash_attn=False)
     )
     assert with_fa.estimate.compute_bytes < 400 * MIB and scores.compute_bytes > 1800 * MIB
+
+
+def test_no_quantized_cache_where_flash_attention_did_not_run() -> None:
+    """A q8_0 cache needs flash attention; without it llama.cpp runs the attention elsewhere."""
+    mistral, nv6 = real_shape(MISTRAL_7B), PROFILES["nvidia-6gb"]
+    assert plan(mistral, nv6).type_k == "q8_0"  # the README's table: "gpu, KV q8_0"
+    learnt = plan(mistral, nv6, correction=Correction(flash_attn=False))
+    assert learnt.type_k == "f16" and learnt.fit in ("gpu", "partial")
+    assert learnt.n_gpu_layers > 0 and learnt.n_ctx == 8192
