@@ -11,14 +11,17 @@ swapped) from one of the longer of these words is read as that word.
 
 from __future__ import annotations
 
+import functools
 import re
+
+from core.retrieval.spelling import one_edit
 
 _PHRASES = (
     r"hi|hello|hey|hiya|howdy|greetings|yo|"
     r"good\s+(?:morning|afternoon|evening|night)|"
     r"thanks?|thank\s+(?:you|u)|thanks\s+a\s+lot|many\s+thanks|thx|thnx|tnx|ty|cheers|"
     r"ok(?:ay)?|great|perfect|cool|nice|awesome|got\s+it|understood|"
-    r"bye|goodbye|see\s+you|how\s+are\s+you|who\s+are\s+you|what'?s\s+up|sup"
+    r"bye|goodbye|see\s+you|how\s+are\s+you|who\s+are\s+you|what['’]?s\s+up|sup"
 )
 # the words a slip is corrected to (five letters or more: shorter ones are too close to others)
 _WORDS = ("thanks", "thank", "hello", "howdy", "greetings", "morning", "afternoon", "evening",
@@ -32,25 +35,21 @@ _SMALL_TALK = re.compile(
 )
 
 
-def _one_slip(a: str, b: str) -> bool:
-    """Whether ``a`` is ``b`` with one letter wrong, missing, extra, or two swapped."""
-    if a == b or abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diff = [i for i in range(len(a)) if a[i] != b[i]]
-        if len(diff) == 1:
-            return True
-        i = diff[0]
-        return len(diff) == 2 and diff[1] == i + 1 and a[i] == b[i + 1] and a[i + 1] == b[i]
-    short, long = (a, b) if len(a) < len(b) else (b, a)
-    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+@functools.cache
+def _slips() -> dict[str, str]:
+    """Each spelling one edit from a word of ``_WORDS``, mapped to that word."""
+    out: dict[str, str] = {}
+    for word in _WORDS:
+        for slip in one_edit(word):
+            out.setdefault(slip, word)
+    for word in _WORDS:  # "thank" is no slip of "thanks"
+        out.pop(word, None)
+    return out
 
 
 def _mended(word: str) -> str:
     lower = word.lower()
-    if len(lower) < 4 or not lower.isalpha():
-        return word
-    return next((w for w in _WORDS if _one_slip(lower, w)), word)
+    return _slips().get(lower, word) if len(lower) >= 4 else word
 
 
 def is_small_talk(message: str) -> bool:
