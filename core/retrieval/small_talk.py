@@ -21,7 +21,12 @@ _PHRASES = (
     r"good\s+(?:morning|afternoon|evening|night)|"
     r"thanks?|thank\s+(?:you|u)|thanks\s+a\s+lot|many\s+thanks|thx|thnx|tnx|ty|cheers|"
     r"ok(?:ay)?|great|perfect|cool|nice|awesome|got\s+it|understood|"
-    r"bye|goodbye|see\s+you|how\s+are\s+you|who\s+are\s+you|what['’]?s\s+up|sup"
+    r"bye|goodbye|see\s+you|how\s+are\s+you|who\s+are\s+you|what['’]?s\s+up|sup|"
+    # the same in French, German, Spanish, Italian and Portuguese
+    r"merci(?:\s+beaucoup)?|bonjour|bonsoir|salut|au\s+revoir|"
+    r"danke(?:\s+sch(?:ö|oe)n)?|vielen\s+dank|hallo|guten\s+(?:morgen|tag|abend)|tsch(?:ü|ue)ss|"
+    r"(?:muchas\s+)?gracias|hola|buen[oa]s\s+(?:d[ií]as|tardes|noches)|adi[oó]s|"
+    r"grazie(?:\s+mille)?|ciao|buongiorno|obrigad[oa]|ol[aá]"
 )
 # the words a slip is corrected to (five letters or more: shorter ones are too close to others)
 _WORDS = ("thanks", "thank", "hello", "howdy", "greetings", "morning", "afternoon", "evening",
@@ -29,7 +34,7 @@ _WORDS = ("thanks", "thank", "hello", "howdy", "greetings", "morning", "afternoo
 _TAIL = r"(?:\s+(?:so\s+much|very\s+much|again|a\s+lot|there|lectern|all))*"
 _FILLER = r"(?:that\s+(?:helps|helped|works|worked)|(?:this|that)\s+is\s+(?:great|helpful))"
 _SMALL_TALK = re.compile(
-    rf"^(?:(?:{_PHRASES}){_TAIL}|{_FILLER})"
+    rf"^[¡¿]?(?:(?:{_PHRASES}){_TAIL}|{_FILLER})"
     rf"(?:\s*[,.!]*\s*(?:(?:{_PHRASES}){_TAIL}|{_FILLER}))*\s*[.!?:)]*$",
     re.IGNORECASE,
 )

@@ -14,7 +14,10 @@ from tests.core.retrieval.questions import benchmark_questions
      "Perfect, thank you!", "great, thanks!", "ok", "How are you?", "Who are you?",
      # typed in a hurry: one slip in a longer word, and the short forms
      "Thnaks!", "Thansk", "helo there", "Thnak you so much", "Awsome, thx", "thank u", "thnx",
-     "What's up?"],
+     "What's up?",
+     # the usual greetings and thanks of a few other languages
+     "Merci beaucoup !", "Danke schön", "¡Muchas gracias!", "Grazie mille", "Obrigado", "Hola",
+     "Bonjour", "Guten Morgen"],
 )  # fmt: skip
 def test_small_talk(message: str) -> None:
     assert is_small_talk(message)
@@ -24,7 +27,8 @@ def test_small_talk(message: str) -> None:
     "message",
     ["hi, how do I install AMC?", "Thanks, and how do I print the sheets?",
      "ok so what is the default port?", "hello world program in gri", "Who are the authors?",
-     "What is AMC?", "tool", "Thnaks, and how do I print the sheets?", "Hello world program?"],
+     "What is AMC?", "tool", "Thnaks, and how do I print the sheets?", "Hello world program?",
+     "Hola, ¿cómo instalo AMC?", "salut, comment imprimer les copies ?"],
 )  # fmt: skip
 def test_questions_are_not_small_talk(message: str) -> None:
     assert not is_small_talk(message)
