@@ -63,8 +63,11 @@ def parse_buffer_sizes(log: str) -> dict[str, int]:
     return out
 
 
+# "auto" resolved: "Flash Attention enabled" / "... not supported, set to disabled" (the pinned
+# llama.cpp), "Flash Attention was auto, set to enabled|disabled" (other versions)
 _FLASH_ATTN_RE = re.compile(
-    r"Flash Attention (?P<auto>enabled|not supported)|flash_attn\s*=\s*(?P<set>enabled|disabled)"
+    r"Flash Attention (?:was auto, set to )?(?P<auto>enabled|disabled|not supported)"
+    r"|flash_attn\s*=\s*(?P<set>enabled|disabled)"
 )
 
 

@@ -174,6 +174,9 @@ def test_flash_attention_is_read_from_the_load_log() -> None:
     assert flash_attn_from_log(auto.format("enabled")) is True
     # a GPU build without the kernels (llama.cpp's warning when "auto" finds no support)
     assert flash_attn_from_log(auto.format("not supported, set to disabled")) is False
+    # other llama.cpp versions (seen in LM Studio's logs)
+    assert flash_attn_from_log(auto.format("was auto, set to disabled")) is False
+    assert flash_attn_from_log(auto.format("was auto, set to enabled")) is True
     assert flash_attn_from_log("llama_context: flash_attn            = enabled") is True
     assert flash_attn_from_log("llama_context: flash_attn            = disabled") is False
     assert flash_attn_from_log(RECORDED_LOG) is None
