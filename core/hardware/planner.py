@@ -52,7 +52,7 @@ the GPU, so any context that fitted with fewer layers still fits with more.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 from core.hardware.detect import HardwareInfo
@@ -299,6 +299,22 @@ def plan(
     correction: Correction | None = None,
 ) -> Plan:
     """Choose GPU layers, context and KV cache for ``shape`` on ``hw`` (see module doc)."""
+    chosen = _plan(shape, hw, opts, correction)
+    if correction is not None and not correction.flash_attn:
+        why = (
+            "flash attention did not run when this model was last loaded here: its attention "
+            "buffers are counted, and the KV cache is not quantised"
+        )
+        chosen = replace(chosen, reasons=(*chosen.reasons, why))
+    return chosen
+
+
+def _plan(
+    shape: ModelShape,
+    hw: HardwareInfo,
+    opts: PlanOptions | None,
+    correction: Correction | None,
+) -> Plan:
     opts = opts or PlanOptions()
     b = budgets(hw)
     sizer = _Sizer(shape, opts, correction or Correction())

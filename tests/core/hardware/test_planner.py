@@ -343,3 +343,6 @@ def test_no_quantized_cache_where_flash_attention_did_not_run() -> None:
     learnt = plan(mistral, nv6, correction=Correction(flash_attn=False))
     assert learnt.type_k == "f16" and learnt.fit in ("gpu", "partial")
     assert learnt.n_gpu_layers > 0 and learnt.n_ctx == 8192
+    # and the plan says why (`lectern plan`, the model's details)
+    assert learnt.reasons[-1].startswith("flash attention did not run when this model was last")
+    assert not [r for r in plan(mistral, nv6).reasons if "flash attention did not" in r]
