@@ -25,10 +25,11 @@ embeddings that llama.cpp copies to the GPU as the output layer, a 262,144-token
 vocabulary, five sliding-window layers to one global) in two cases,
 **gemma3-full** and **gemma3-crowded** (about 60 % fits, as above), reported
 under ``gemma3``. Last, both models with everything on the GPU and a q8_0 KV
-cache, which needs flash attention (``quantized_kv``; a build without the
-flash-attention kernels fails these, a finding rather than a crash). Each case
-records whether llama.cpp ran flash attention (``flash_attn``): f16 caches ask
-for "auto".
+cache, which asks for flash attention outright (``quantized_kv``; with a
+build without the flash-attention kernels they load, but the attention does
+not run on the GPU: their prefill speed shows it). Each case records whether
+llama.cpp ran flash attention (``flash_attn``; f16 caches ask for "auto"),
+and is estimated accordingly, as Lectern's load corrections do.
 
 Each case reports the plan, the rung that loaded, llama.cpp's buffer sizes
 per device, the GPU memory the load really took (free memory before the
