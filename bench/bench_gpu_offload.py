@@ -24,8 +24,8 @@ Then a synthetic Gemma 3 of Gemma 3 1B's shape (f16, 2.0 GB: tied
 embeddings that llama.cpp copies to the GPU as the output layer, a 262,144-token
 vocabulary, five sliding-window layers to one global) in two cases,
 **gemma3-full** and **gemma3-crowded** (about 60 % fits, as above), reported
-under ``gemma3``. Last, both models with everything on the GPU and a q8_0 KV
-cache, which asks for flash attention outright (``quantized_kv``; with a
+under ``gemma3``. Each model is also loaded with everything on the GPU and a
+q8_0 KV cache, which asks for flash attention outright (``quantized_kv``; with a
 build without the flash-attention kernels they load, but the attention does
 not run on the GPU: their prefill speed shows it). Each case records whether
 llama.cpp ran flash attention (``flash_attn``; f16 caches ask for "auto"),
@@ -346,6 +346,8 @@ def run() -> dict[str, Any]:
             hog.close()
         cpu_plan = plan(shape, hw, replace(options, n_gpu_layers=0))
         cases.append(_case("cpu", model, shape, hw, cpu_plan))
+        # everything on the GPU with a q8_0 cache, which asks for flash attention outright
+        quantized = [_case("full-q8_0", model, shape, hw, full_plan, kv="q8_0")]
         model.unlink()
 
         gmodel, gshape, gabout = write(tmp, GEMMA3_1B, "synthetic-gemma3-1b-f16.gguf")
@@ -357,11 +359,7 @@ def run() -> dict[str, Any]:
             gemma_cases.append(_case("gemma3-crowded", gmodel, gshape, gemma_hw, gemma_crowded))
         finally:
             hog.close()
-        # a quantized KV cache needs flash attention: the build must have its kernels
-        quantized = [_case("gemma3-full-q8_0", gmodel, gshape, hw, gemma_full, kv="q8_0")]
-        gmodel.unlink()
-        model = write_synthetic_gguf(Path(tmp) / "synthetic-1b-f16.gguf", LLAMA_1B)
-        quantized.append(_case("full-q8_0", model, shape, hw, full_plan, kv="q8_0"))
+        quantized.append(_case("gemma3-full-q8_0", gmodel, gshape, hw, gemma_full, kv="q8_0"))
         result["gemma3"] = {"model": gabout, "cases": gemma_cases}
         result["quantized_kv"] = quantized
     result["cases"] = cases
