@@ -110,6 +110,8 @@ async def test_ask_with_a_library_says_what_it_does_and_when_it_cannot_answer(
     ubuntu_library: Path, starter_gguf: Path
 ) -> None:
     engine = Engine(ubuntu_library)
+    # short answers: what is checked is the events around them, not their length
+    short = engine.settings.generation.model_copy(update={"max_tokens": 16})
     try:
         no = [
             ev
@@ -117,6 +119,7 @@ async def test_ask_with_a_library_says_what_it_does_and_when_it_cannot_answer(
                 "What is the best temperature for baking sourdough bread?",
                 library="eval",
                 model=str(starter_gguf),
+                sampling=short,
             )
         ]
         loaded_after_refusal = engine.loaded_model
@@ -126,12 +129,13 @@ async def test_ask_with_a_library_says_what_it_does_and_when_it_cannot_answer(
                 "How can I make pbuilder stop when a build fails?",
                 library="eval",
                 model=str(starter_gguf),
+                sampling=short,
             )
         ]
         thanks = [
             ev
             async for ev in engine.ask(
-                "Thanks, that helps!", library="eval", model=str(starter_gguf)
+                "Thanks, that helps!", library="eval", model=str(starter_gguf), sampling=short
             )
         ]
     finally:
@@ -196,13 +200,18 @@ async def test_a_follow_up_question_is_searched_with_the_one_before(
     first = "How can I make pbuilder stop when a build fails?"
     follow_up = "Where is it configured?"
     engine = Engine(ubuntu_library)
+    short = engine.settings.generation.model_copy(update={"max_tokens": 16})
     try:
         alone = await engine.retrieve_for_question(follow_up, "eval")
         history = [Message("user", first), Message("assistant", "Use a hook.")]
         events = [
             ev
             async for ev in engine.ask(
-                follow_up, library="eval", model=str(starter_gguf), history=history
+                follow_up,
+                library="eval",
+                model=str(starter_gguf),
+                history=history,
+                sampling=short,
             )
         ]
     finally:
