@@ -142,8 +142,8 @@ def raw_request(prompt: str, max_tokens: int) -> Any:
 
     return GenerateRequest(
         system_prompt="", history=(), question=Message("user", ""), raw_prompt=prompt,
-        sampling=Sampling(temperature=0.0, repeat_penalty=1.0, max_tokens=max_tokens,
-                          ignore_eos=True),
+        sampling=Sampling(temperature=0.0, repeat_penalty=1.0, dry_multiplier=0.0,
+                          max_tokens=max_tokens, ignore_eos=True),
     )  # fmt: skip
 
 
@@ -205,7 +205,7 @@ class LecternRunner:
         for i in range(12):
             history.append(Message("user", f"Tell me fact number {i} about the sea. " * 5))
             history.append(Message("assistant", f"Fact {i}: the sea is wide and deep. " * 7))
-        sampling = Sampling(temperature=0.0, repeat_penalty=1.0, max_tokens=16)
+        sampling = Sampling(temperature=0.0, repeat_penalty=1.0, dry_multiplier=0.0, max_tokens=16)
         self.run(self.raw(f"Unrelated {self.runs}.", 1))  # cold cache for the first question
         q1 = Message("user", f"What is the most important fact, in your view? ({self.runs})")
         first = self.run(GenerateRequest("You are helpful.", tuple(history), q1, (), sampling))

@@ -233,6 +233,7 @@ class Engine:
                     top_k=settings.top_k,
                     min_p=settings.min_p,
                     repeat_penalty=settings.repeat_penalty,
+                    dry_multiplier=settings.dry_multiplier,
                     seed=settings.seed,
                     max_tokens=settings.max_tokens,
                     ignore_eos=run_on,

@@ -37,6 +37,14 @@ class GenerationSettings(_Section):
     top_k: int = Field(40, ge=0, le=1000, description="Keep the k most likely tokens; 0 = all.")
     min_p: float = Field(0.05, ge=0.0, le=1.0, description="Drop tokens below min_p × top prob.")
     repeat_penalty: float = Field(1.1, ge=0.5, le=2.0, description="Penalty for repeated tokens.")
+    dry_multiplier: float = Field(
+        0.0,
+        ge=0.0,
+        le=5.0,
+        description=(
+            "Penalty for repeating a run of words the answer has already written (DRY); 0 = off."
+        ),
+    )
     seed: int = Field(-1, ge=-1, description="Random seed; -1 picks a new one each time.")
     max_tokens: int = Field(1024, ge=1, le=32768, description="Longest answer in tokens.")
     n_threads: int | None = Field(

@@ -61,6 +61,11 @@ _LOG_ERROR = 4  # GGML_LOG_LEVEL_ERROR
 _LOG_WARN = 3
 _DEFAULT_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: a new random seed each time
 _FLUSH_S = 0.04  # seconds between text messages to the parent (25 a second)
+# DRY's usual settings (text-generation-webui, KoboldCpp, llama.cpp's server)
+_DRY_BASE = 1.75
+_DRY_ALLOWED_LENGTH = 2
+_DRY_BREAKERS = (b"\n", b":", b'"', b"*")
+_DRY_TOP_K = 64
 _MIN_REUSE = 32  # tokens: a shorter common prefix is recomputed on a cleared cache
 
 
@@ -407,17 +412,23 @@ class LlamaBackend:
         penalise = s.repeat_penalty != 1.0
         last_n = 64
         if s.temperature <= 0:
-            if penalise:
+            if penalise or s.dry_multiplier > 0:
                 # penalties only lower logits of at most last_n tokens, so the winner after
-                # them is among the last_n + 1 best before: exact, and avoids scanning the vocab
-                add(ll.llama_sampler_init_top_k(last_n + 1))
+                # them is among the last_n + 1 best before: exact, and avoids scanning the
+                # vocab (DRY lowers those of the tokens that would go on repeating a run:
+                # a few, so the best _DRY_TOP_K keep the winner in practice)
+                extra = _DRY_TOP_K if s.dry_multiplier > 0 else 0
+                add(ll.llama_sampler_init_top_k(last_n + 1 + extra))
+            if penalise:
                 add(ll.llama_sampler_init_penalties(self.n_vocab, last_n, s.repeat_penalty, 0, 0))
+            self._add_dry(add, s)
             add(ll.llama_sampler_init_greedy())
             return chain
         if s.top_k > 0:
             add(ll.llama_sampler_init_top_k(s.top_k))
         if penalise:
             add(ll.llama_sampler_init_penalties(self.n_vocab, last_n, s.repeat_penalty, 0, 0))
+        self._add_dry(add, s)
         if s.top_p < 1.0:
             add(ll.llama_sampler_init_top_p(s.top_p, 1))
         if s.min_p > 0.0:
@@ -425,6 +436,29 @@ class LlamaBackend:
         add(ll.llama_sampler_init_temp(s.temperature))
         add(ll.llama_sampler_init_dist(_DEFAULT_SEED if s.seed < 0 else s.seed))
         return chain
+
+    def _add_dry(self, add: Callable[[Any], None], s: Sampling) -> None:
+        """DRY ("don't repeat yourself"): lower the tokens that would extend a run of the
+        answer's own earlier tokens, more the longer the run (multiplier x base^(length -
+        allowed length)). Only the answer is seen (the sampler is told of the tokens it
+        picks, not of the prompt), so quoting a passage is not penalised. A new line,
+        ":", '"' and "*" end a run, so lines that only start alike ("Note:") are not one.
+        """
+        if s.dry_multiplier <= 0:
+            return
+        breakers = (ctypes.c_char_p * len(_DRY_BREAKERS))(*_DRY_BREAKERS)
+        # the whole answer: llama.cpp reads a last-n of -1 as 0, which turns DRY off
+        add(
+            self._ll.llama_sampler_init_dry(
+                self._vocab,
+                s.dry_multiplier,
+                _DRY_BASE,
+                _DRY_ALLOWED_LENGTH,
+                max(1, s.max_tokens),
+                breakers,
+                len(_DRY_BREAKERS),
+            )
+        )
 
     def _argmax_sampler(self) -> Callable[[Any, Any, int], int]:
         """Greedy sampling as an argmax over the last logits (same signature as the C call)."""
@@ -458,7 +492,7 @@ class LlamaBackend:
         batch = ll.llama_batch_get_one(one, 1)  # reused: points at `one`
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         smpl = self._make_sampler(s)
-        if s.temperature <= 0 and s.repeat_penalty == 1.0:
+        if s.temperature <= 0 and s.repeat_penalty == 1.0 and s.dry_multiplier <= 0:
             sample = self._argmax_sampler()
         parts: list[str] = []
         # Text goes up the pipe at most every _FLUSH_S (the first piece at once): waking

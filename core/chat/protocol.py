@@ -24,6 +24,7 @@ class Sampling:
     top_k: int = 40
     min_p: float = 0.05
     repeat_penalty: float = 1.1
+    dry_multiplier: float = 0.0
     seed: int = -1
     max_tokens: int = 1024
     ignore_eos: bool = False  # benchmarks, speed test: write past end-of-answer tokens and stops

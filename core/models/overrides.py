@@ -17,6 +17,7 @@ SAMPLING_KEYS = (
     "top_k",
     "min_p",
     "repeat_penalty",
+    "dry_multiplier",
     "seed",
     "max_tokens",
 )

@@ -125,6 +125,14 @@ class ModelSettingsDialog(QDialog):
             o,
             f"default {defaults.repeat_penalty}",
         )
+        self._add(
+            form,
+            "dry_multiplier",
+            "Repetition guard",
+            dspin("Repetition guard (DRY multiplier)", 0, 5, 0.1),
+            o,
+            f"default {defaults.dry_multiplier}; 0 = off, 0.8 usual",
+        )
         self._add(form, "seed", "Seed", spin("Seed", -1, 2**31 - 1), o, "-1 = random")
         self._add(
             form,

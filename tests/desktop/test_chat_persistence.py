@@ -95,11 +95,13 @@ CRASH_SCRIPT = textwrap.dedent(
         loop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
         engine = Engine(sys.argv[1])
-        # greedy and without a repeat penalty the starter model writes until max_tokens
-        # after this history: the answer is still streaming when the test kills the app
+        # greedy and without repetition penalties the starter model writes until
+        # max_tokens after this history: the answer is still streaming when the test
+        # kills the app
         engine.settings.generation.max_tokens = 2000
         engine.settings.generation.temperature = 0.0
         engine.settings.generation.repeat_penalty = 1.0
+        engine.settings.generation.dry_multiplier = 0.0
         pane = ChatPane(EngineBridge(engine))
         pane.show()
         tokens = []

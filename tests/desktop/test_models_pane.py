@@ -168,11 +168,18 @@ def test_per_model_settings_are_stored_and_used_for_sampling(
     qtbot.addWidget(dialog)
     dialog.fields["temperature"].check.setChecked(True)
     dialog.fields["temperature"].spin.setValue(0.3)  # type: ignore[arg-type]
+    dialog.fields["dry_multiplier"].check.setChecked(True)
+    dialog.fields["dry_multiplier"].spin.setValue(0.8)  # type: ignore[arg-type]
     dialog.fields["n_ctx"].check.setChecked(True)
     dialog.fields["n_ctx"].spin.setValue(2048)
     dialog.template.setPlainText("{{ messages }}")
     overrides = dialog.overrides()
-    assert overrides == {"temperature": 0.3, "n_ctx": 2048, "chat_template": "{{ messages }}"}
+    assert overrides == {
+        "temperature": 0.3,
+        "dry_multiplier": 0.8,
+        "n_ctx": 2048,
+        "chat_template": "{{ messages }}",
+    }
     chosen: list[str] = []
     pane.model_chosen.connect(chosen.append)
     pane.save_overrides(rec.id, overrides)
@@ -183,6 +190,7 @@ def test_per_model_settings_are_stored_and_used_for_sampling(
     assert (
         sampling.temperature == 0.3 and sampling.max_tokens == engine.settings.generation.max_tokens
     )
+    assert sampling.dry_multiplier == 0.8 and engine.settings.generation.dry_multiplier == 0.0
 
 
 def test_load_and_unload_the_starter_model(qtbot: QtBot, aqt: AsyncQt, chat_data_dir: Path) -> None:

@@ -18,7 +18,9 @@ from core.events import Done, Event, Failed, Token
 from core.settings import GenerationSettings
 from core.types import Message
 
-GREEDY = GenerationSettings(temperature=0.0, repeat_penalty=1.0, max_tokens=12, seed=7)
+GREEDY = GenerationSettings(
+    temperature=0.0, repeat_penalty=1.0, dry_multiplier=0.0, max_tokens=12, seed=7
+)
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +77,10 @@ def raw_request(prompt: str, max_tokens: int, *, ignore_eos: bool = True) -> Gen
         question=Message("user", ""),
         raw_prompt=prompt,
         sampling=Sampling(
-            temperature=0.0, repeat_penalty=1.0, max_tokens=max_tokens, ignore_eos=ignore_eos
+            temperature=0.0,
+            repeat_penalty=1.0,
+            dry_multiplier=0.0,
+            max_tokens=max_tokens,
+            ignore_eos=ignore_eos,
         ),
     )

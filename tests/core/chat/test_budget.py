@@ -113,7 +113,7 @@ def test_a_long_conversation_is_answered_without_overflowing(backend: LlamaBacke
         system_prompt="You are helpful.",
         history=tuple(history(60, 40)),
         question=Message("user", "What is the capital of France?"),
-        sampling=Sampling(temperature=0.0, repeat_penalty=1.0, max_tokens=8),
+        sampling=Sampling(temperature=0.0, repeat_penalty=1.0, dry_multiplier=0.0, max_tokens=8),
     )
     backend.generate(req, events.append)
     done = events[-1]

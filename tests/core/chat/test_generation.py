@@ -97,3 +97,29 @@ async def test_follow_up_question_reuses_the_cached_prefix(chat_engine: Engine) 
     assert first.stats is not None and second.stats is not None
     assert second.stats.cached_tokens >= first.stats.prompt_tokens - 3
     assert second.stats.extra["prefilled_tokens"] < second.stats.prompt_tokens / 2
+
+
+def repeated_runs(text: str, n: int = 8) -> int:
+    """How many runs of ``n`` words in ``text`` repeat an earlier one."""
+    words = text.split()
+    runs = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return len(runs) - len(set(runs))
+
+
+async def test_the_repetition_guard_ends_a_loop(chat_engine: Engine) -> None:
+    # greedy, the starter model says one sentence over and over until max_tokens
+    msgs = [Message("user", "Tell me a story about a girl named Lily.")]
+    plain = GREEDY.model_copy(update={"max_tokens": 150})
+    looped = done_of(await collect(chat_engine.chat(msgs, sampling=plain)))
+    guarded = done_of(
+        await collect(
+            chat_engine.chat(msgs, sampling=plain.model_copy(update={"dry_multiplier": 0.8}))
+        )
+    )
+    assert looped.stats is not None and looped.stats.completion_tokens == 150
+    assert repeated_runs(looped.text) > 50
+    # DRY lowers the tokens that would go on repeating a run of the answer's own words
+    assert repeated_runs(guarded.text) == 0
+    assert guarded.stats is not None and guarded.stats.completion_tokens < 150
+    # the start, before anything repeats, is the same greedy answer
+    assert guarded.text[:40] == looped.text[:40]
